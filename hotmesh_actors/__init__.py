@@ -1,0 +1,20 @@
+"""hotmesh_actors: durable workflows for Python with Postgres as the only infrastructure.
+
+The one import users need: everything public is re-exported here.
+"""
+
+from __future__ import annotations
+
+from hotmesh_actors.core.durations import RetryPolicy, parse_duration
+from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
+from hotmesh_actors.settings import Settings
+
+__all__ = [
+    "MessageMetadata",
+    "MessageStatus",
+    "MessageType",
+    "RetryPolicy",
+    "Settings",
+    "StreamMessage",
+    "parse_duration",
+]

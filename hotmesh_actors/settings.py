@@ -1,0 +1,66 @@
+"""Settings: explicit keyword arguments first, then `HOTMESH_DSN` / `HMSH_*` variables, then defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as err:
+        from hotmesh_actors.errors import ConfigurationError
+
+        raise ConfigurationError(f"{name}={raw!r} is not a number") from err
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Every tunable of a mesh in one place, with HotMesh's defaults.
+
+    `dsn=None` means: use `HOTMESH_DSN`, else start the embedded Postgres.
+    """
+
+    dsn: str | None = None
+    reservation_timeout_s: float = 30.0
+    """A claimed message whose lease is not renewed for this long may be claimed by another consumer."""
+    heartbeat_interval_s: float | None = None
+    """How often a running handler renews its lease; default max(1, reservation_timeout_s / 2)."""
+    batch_size: int = 10
+    fallback_poll_s: float = 30.0
+    """Slow poll that backs up LISTEN/NOTIFY, which may lose notifications across reconnects."""
+    fidelity_seconds: float = 5.0
+    poison_threshold: int = 5
+    pool_size: int = 8
+    max_cycles: int = 10_000
+
+    @property
+    def heartbeat_s(self) -> float:
+        """The effective lease-renewal interval."""
+        if self.heartbeat_interval_s is not None:
+            return self.heartbeat_interval_s
+        return max(1.0, self.reservation_timeout_s / 2)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from environment variables, with explicit keyword overrides winning."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "dsn": env.get("HOTMESH_DSN") or None,
+            "reservation_timeout_s": _env_float(env, "HMSH_RESERVATION_TIMEOUT_S", 30.0),
+            "batch_size": int(_env_float(env, "HMSH_BATCH_SIZE", 10)),
+            "fallback_poll_s": _env_float(env, "HMSH_FALLBACK_POLL_S", 30.0),
+            "fidelity_seconds": _env_float(env, "HMSH_FIDELITY_SECONDS", 5.0),
+            "poison_threshold": int(_env_float(env, "HMSH_POISON_MESSAGE_THRESHOLD", 5)),
+            "pool_size": int(_env_float(env, "HMSH_POOL_SIZE", 8)),
+            "max_cycles": int(_env_float(env, "HMSH_MAX_CYCLES", 10_000)),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
