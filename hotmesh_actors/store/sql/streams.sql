@@ -1,0 +1,91 @@
+-- Stream queries. `{table}` is the schema-qualified engine_streams or worker_streams table.
+
+-- name: publish
+-- Multi-row insert from parallel arrays; delay_s > 0 makes a row invisible until now() + delay.
+INSERT INTO {table} (stream_name, jid, aid, dad, msg_type, topic, workflow_name, message, priority,
+                     visible_at, max_retry_attempts, backoff_coefficient, maximum_interval_seconds,
+                     initial_interval_seconds, retry_attempt)
+SELECT r.stream_name, r.jid, r.aid, r.dad, r.msg_type, r.topic, r.workflow_name, r.message, r.priority,
+       now() + make_interval(secs => r.delay_s), r.max_attempts, r.coefficient, r.max_interval,
+       r.initial_interval, r.retry_attempt
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::int[], $10::float8[], $11::int[], $12::numeric[], $13::int[], $14::numeric[], $15::int[])
+     AS r(stream_name, jid, aid, dad, msg_type, topic, workflow_name, message, priority, delay_s,
+          max_attempts, coefficient, max_interval, initial_interval, retry_attempt)
+RETURNING id;
+
+-- name: claim_batch
+-- Lease up to $2 visible messages of stream $1 for consumer $4, highest priority first, FIFO within it;
+-- rows whose lease is older than $3 seconds are claimable again (their consumer died or stalled).
+WITH candidates AS MATERIALIZED (
+    SELECT id, reserved_at IS NOT NULL AS redelivered
+    FROM {table}
+    WHERE stream_name = $1
+      AND expired_at IS NULL
+      AND visible_at <= now()
+      AND (reserved_at IS NULL OR reserved_at < now() - make_interval(secs => $3))
+    ORDER BY priority DESC, id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {table} AS s
+SET reserved_at = now(), reserved_by = $4, delivery_count = s.delivery_count + 1
+FROM candidates AS c
+WHERE s.stream_name = $1 AND s.id = c.id
+RETURNING s.id, s.stream_name, s.message, s.priority, s.retry_attempt, s.delivery_count,
+          s.max_retry_attempts, s.backoff_coefficient::float8 AS backoff_coefficient,
+          s.maximum_interval_seconds, s.initial_interval_seconds::float8 AS initial_interval_seconds,
+          c.redelivered;
+
+-- name: next_wake
+-- Seconds until stream $1 next has claimable work (a delayed row turns visible or a lease of $2
+-- seconds goes stale); NULL when nothing is pending.
+SELECT EXTRACT(EPOCH FROM (LEAST(
+    (SELECT min(visible_at) FROM {table}
+     WHERE stream_name = $1 AND expired_at IS NULL AND reserved_at IS NULL AND visible_at > now()),
+    (SELECT min(reserved_at) + make_interval(secs => $2) FROM {table}
+     WHERE stream_name = $1 AND expired_at IS NULL AND reserved_at IS NOT NULL)
+) - now()))::float8;
+
+-- name: heartbeat
+-- Renew the leases consumer $3 holds on rows $2; the ids returned are the leases still held.
+UPDATE {table} SET reserved_at = now()
+WHERE stream_name = $1 AND id = ANY($2::bigint[]) AND reserved_by = $3 AND expired_at IS NULL
+RETURNING id;
+
+-- name: ack
+-- Soft delete: the row stays for audit and export until pruned.
+UPDATE {table} SET expired_at = now()
+WHERE stream_name = $1 AND id = ANY($2::bigint[]) AND reserved_by = $3 AND expired_at IS NULL
+RETURNING id;
+
+-- name: retry
+-- Ack row $2 and re-publish it as a new row with message $4, visible after $5 seconds, one attempt later.
+WITH old AS (
+    UPDATE {table} SET expired_at = now()
+    WHERE stream_name = $1 AND id = $2 AND reserved_by = $3 AND expired_at IS NULL
+    RETURNING *
+)
+INSERT INTO {table} (stream_name, jid, aid, dad, msg_type, topic, workflow_name, message, priority,
+                     visible_at, max_retry_attempts, backoff_coefficient, maximum_interval_seconds,
+                     initial_interval_seconds, retry_attempt)
+SELECT stream_name, jid, aid, dad, msg_type, topic, workflow_name, $4, priority,
+       now() + make_interval(secs => $5), max_retry_attempts, backoff_coefficient,
+       maximum_interval_seconds, initial_interval_seconds, retry_attempt + 1
+FROM old
+RETURNING id;
+
+-- name: dead_letter
+-- Park a message for good: expired and marked dead-lettered, payload kept for inspection.
+UPDATE {table} SET expired_at = now(), dead_lettered_at = now()
+WHERE stream_name = $1 AND id = ANY($2::bigint[]) AND expired_at IS NULL
+RETURNING id;
+
+-- name: purge_job
+-- Expire every live row (queued, leased or delayed) that belongs to job $1.
+UPDATE {table} SET expired_at = now()
+WHERE jid = $1 AND expired_at IS NULL;
+
+-- name: depth
+-- Live (unacked) rows of stream $1.
+SELECT count(*) FROM {table} WHERE stream_name = $1 AND expired_at IS NULL;

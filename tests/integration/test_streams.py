@@ -1,0 +1,238 @@
+"""Streams on a real Postgres: exactly-once delivery, ordering, delays, retries, dead letters, leases."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+import trio
+
+from hotmesh_actors.core.durations import RetryPolicy
+from hotmesh_actors.core.messages import MessageType
+from hotmesh_actors.mesh.consumer import StreamConsumer
+from hotmesh_actors.settings import Settings
+from hotmesh_actors.store.driver import Database
+from hotmesh_actors.store.migrations import migrate_app
+from hotmesh_actors.store.streams import ClaimedMessage, StreamKind, StreamStore
+
+from .streamkit import outgoing
+
+
+async def _store(db: Database, app_id: str, kind: StreamKind = StreamKind.WORKER) -> StreamStore:
+    await migrate_app(db, app_id)
+    return StreamStore(db, app_id, kind)
+
+
+@pytest.mark.parametrize("consumers", [1, 4, 8])
+async def test_k_consumers_handle_each_message_exactly_once(db: Database, app_id: str, consumers: int) -> None:
+    store = await _store(db, app_id)
+    total = 5000
+    types = [MessageType.WORKER, MessageType.TRANSITION, MessageType.INTERRUPT]
+    for start in range(0, total, 1000):
+        await store.publish([outgoing("work", str(i), mtype=types[i % 3]) for i in range(start, start + 1000)])
+    seen: collections.Counter[str] = collections.Counter()
+    batches: list[list[int]] = []
+    done = trio.Event()
+
+    async def handler(claimed: ClaimedMessage) -> None:
+        seen[claimed.message.metadata.guid] += 1
+        if sum(seen.values()) >= total:
+            done.set()
+
+    settings = Settings(batch_size=25, fallback_poll_s=0.5)
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            actors = [
+                StreamConsumer(store=store, stream_name="work", handler=handler, settings=settings)
+                for _ in range(consumers)
+            ]
+            for actor in actors:
+                await nursery.start(actor.run)
+            await done.wait()
+            for actor in actors:
+                actor.stop()
+    assert len(seen) == total
+    assert set(seen.values()) == {1}
+    assert await store.depth("work") == 0
+    assert sum(a.stats.acked for a in actors) == total
+    del batches
+
+
+async def test_claim_order_is_priority_then_fifo(db: Database, app_id: str) -> None:
+    store = await _store(db, app_id)
+    kinds = [MessageType.AWAIT, MessageType.WORKER, MessageType.RESPONSE, MessageType.RESULT,
+             MessageType.TRANSITION, MessageType.TIMEHOOK, MessageType.INTERRUPT]
+    published = [outgoing("order", f"{n}-{kind.value}", mtype=kind) for n in range(3) for kind in kinds]
+    await store.publish(published)
+    claimed: list[ClaimedMessage] = []
+    while batch := await store.claim("order", "c1", batch_size=4, lease_s=30):
+        claimed.extend(batch)
+    priorities = [c.priority for c in claimed]
+    assert priorities == sorted(priorities, reverse=True)
+    by_priority: dict[int, list[int]] = collections.defaultdict(list)
+    for c in claimed:
+        by_priority[c.priority].append(c.id)
+    assert all(ids == sorted(ids) for ids in by_priority.values())
+    assert [c.priority for c in claimed[:3]] == [6, 6, 6]
+    assert len(claimed) == len(published)
+
+
+async def test_delayed_message_is_invisible_until_visible_at(db: Database, app_id: str) -> None:
+    store = await _store(db, app_id)
+    await store.publish([outgoing("later", "d1", delay_s=1.5)])
+    assert await store.claim("later", "c1", batch_size=10, lease_s=30) == []
+    due = await store.next_wake("later", 30)
+    assert due is not None and 1.0 < due <= 1.5
+    started = trio.current_time()
+    handled_at: list[float] = []
+    got = trio.Event()
+
+    async def handler(claimed: ClaimedMessage) -> None:
+        handled_at.append(trio.current_time())
+        got.set()
+
+    consumer = StreamConsumer(store=store, stream_name="later", handler=handler,
+                              settings=Settings(fallback_poll_s=60))
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(consumer.run)
+            await got.wait()
+            consumer.stop()
+    assert handled_at[0] - started >= 1.0
+
+
+async def test_notify_wakes_an_idle_consumer_before_the_fallback_poll(db: Database, app_id: str) -> None:
+    store = await _store(db, app_id)
+    got = trio.Event()
+
+    async def handler(claimed: ClaimedMessage) -> None:
+        got.set()
+
+    async with db.listener() as listener:
+        consumer = StreamConsumer(store=store, stream_name="wake", handler=handler, listener=listener,
+                                  settings=Settings(fallback_poll_s=3600))
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(consumer.run)
+                await trio.sleep(0.2)  # let the consumer drain and go idle
+                await store.publish([outgoing("wake", "n1")])
+                await got.wait()
+                consumer.stop()
+
+
+async def test_failing_handler_retries_at_policy_delays_then_dead_letters(db: Database, app_id: str) -> None:
+    store = await _store(db, app_id)
+    policy = RetryPolicy(maximum_attempts=3, backoff_coefficient=2, initial_interval=0.25, maximum_interval=10)
+    await store.publish([outgoing("flaky", "f1", retry_policy=policy, data={"keep": "me"})])
+    attempts: list[float] = []
+    parked = trio.Event()
+
+    async def handler(claimed: ClaimedMessage) -> None:
+        attempts.append(trio.current_time())
+        raise RuntimeError("boom")
+
+    consumer = StreamConsumer(store=store, stream_name="flaky", handler=handler,
+                              settings=Settings(fallback_poll_s=60))
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(consumer.run)
+            while consumer.stats.dead_lettered == 0:
+                await trio.sleep(0.05)
+            parked.set()
+            consumer.stop()
+    assert len(attempts) == 3
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    for gap, expected in zip(gaps, policy.delays(), strict=True):  # 0.5 s then 1.0 s
+        assert expected <= gap < expected + 0.75
+    rows = await db.fetch(
+        f'SELECT message, retry_attempt, dead_lettered_at FROM "{app_id}".worker_streams ORDER BY id'
+    )
+    assert [r["retry_attempt"] for r in rows] == [0, 1, 2]
+    assert rows[-1]["dead_lettered_at"] is not None
+    assert '"keep":"me"' in rows[-1]["message"]
+    assert rows[0]["dead_lettered_at"] is None
+
+
+async def test_poison_message_is_dead_lettered_without_running_the_handler(db: Database, app_id: str) -> None:
+    store = await _store(db, app_id)
+    await store.publish([outgoing("poison", "p1")])
+    for _ in range(5):  # five consumers claim it and die (lease 0 s lets the next one reclaim at once)
+        assert len(await store.claim("poison", "dead", batch_size=1, lease_s=0)) == 1
+    ran: list[str] = []
+
+    async def handler(claimed: ClaimedMessage) -> None:
+        ran.append(claimed.message.metadata.guid)
+
+    await trio.sleep(0.6)
+    consumer = StreamConsumer(store=store, stream_name="poison", handler=handler,
+                              settings=Settings(reservation_timeout_s=0.5, fallback_poll_s=60))
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(consumer.run)
+            while consumer.stats.dead_lettered == 0:
+                await trio.sleep(0.05)
+            consumer.stop()
+    assert ran == []
+    assert consumer.stats.dead_lettered == 1
+    row = await db.fetchrow(f'SELECT dead_lettered_at, delivery_count FROM "{app_id}".worker_streams')
+    assert row is not None and row["dead_lettered_at"] is not None and row["delivery_count"] == 6
+
+
+async def test_heartbeat_keeps_a_long_handler_s_lease_against_a_competitor(db: Database, app_id: str) -> None:
+    store = await _store(db, app_id)
+    await store.publish([outgoing("slow", "s1")])
+    runs: list[str] = []
+    settings = Settings(reservation_timeout_s=1.0, heartbeat_interval_s=0.25, fallback_poll_s=0.2)
+
+    async def handler(claimed: ClaimedMessage) -> None:
+        runs.append(claimed.message.metadata.guid)
+        await trio.sleep(3.0)  # three lease periods
+
+    first = StreamConsumer(store=store, stream_name="slow", handler=handler, settings=settings)
+    second = StreamConsumer(store=store, stream_name="slow", handler=handler, settings=settings)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(first.run)
+            await nursery.start(second.run)
+            while first.stats.acked + second.stats.acked == 0:
+                await trio.sleep(0.05)
+            first.stop()
+            second.stop()
+    assert runs == ["s1"]
+    assert await store.depth("slow") == 0
+
+
+async def test_expired_lease_is_reclaimed_and_ack_expires_the_row(db: Database, app_id: str) -> None:
+    store = await _store(db, app_id)
+    await store.publish([outgoing("lease", "l1")])
+    [first] = await store.claim("lease", "crashed", batch_size=1, lease_s=30)
+    assert await store.claim("lease", "other", batch_size=1, lease_s=30) == []
+    await trio.sleep(1.1)
+    [again] = await store.claim("lease", "other", batch_size=1, lease_s=1.0)
+    assert again.id == first.id and again.redelivered and again.delivery_count == 2
+    assert await store.ack("lease", [first.id], "crashed") == set()  # the dead consumer's ack is refused
+    assert await store.ack("lease", [again.id], "other") == {again.id}
+    row = await db.fetchrow(f'SELECT expired_at FROM "{app_id}".worker_streams WHERE id = $1', again.id)
+    assert row is not None and row["expired_at"] is not None
+
+
+async def test_purge_job_expires_queued_leased_and_delayed_rows(db: Database, app_id: str) -> None:
+    store = await _store(db, app_id)
+    await store.publish([outgoing("p", "a"), outgoing("p", "a", delay_s=60), outgoing("p", "b")])
+    await store.claim("p", "c", batch_size=1, lease_s=30)
+    await store.purge_job("job-a")
+    assert await store.depth("p") == 1
+
+
+async def test_two_initialisations_of_one_app_at_once_both_succeed(pg_dsn: str, app_id: str) -> None:
+    results: list[list[str]] = []
+
+    async def init() -> None:
+        async with Database.open(pg_dsn, pool_size=1) as own:
+            results.append(await migrate_app(own, app_id))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(init)
+    applied = [name for result in results for name in result if not name.startswith("0001_global")]
+    assert sorted(applied) == ["0001_app.sql", "0002_streams.sql"]
