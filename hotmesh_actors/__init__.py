@@ -5,6 +5,7 @@ The one import users need: everything public is re-exported here.
 
 from __future__ import annotations
 
+from hotmesh_actors._public_resolve import resolve
 from hotmesh_actors.core.durations import RetryPolicy, parse_duration
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.settings import Settings
@@ -17,4 +18,5 @@ __all__ = [
     "Settings",
     "StreamMessage",
     "parse_duration",
+    "resolve",
 ]
