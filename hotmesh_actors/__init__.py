@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from hotmesh_actors._public_resolve import resolve
 from hotmesh_actors.core.durations import RetryPolicy, parse_duration
+from hotmesh_actors.core.graph import AppVersion, compile_app
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.settings import Settings
 
 __all__ = [
+    "AppVersion",
+    "compile_app",
     "MessageMetadata",
     "MessageStatus",
     "MessageType",
