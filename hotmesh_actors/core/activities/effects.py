@@ -1,0 +1,76 @@
+"""The effects a step asks the I/O layer to carry out, besides the job-state rows it changed.
+
+An engine step is pure: it reads the claimed message and the locked job state, changes the JobState in
+memory, and lists these effects. `mesh/` turns the JobState changes plus the effects into ONE transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from hotmesh_actors.core.durations import RetryPolicy
+from hotmesh_actors.core.messages import StreamMessage
+
+
+class StreamTarget(enum.StrEnum):
+    """Which stream table a published message goes to."""
+
+    ENGINE = "engine"
+    WORKER = "worker"
+
+
+@attrs.frozen(kw_only=True)
+class Publish:
+    """Insert a message into a stream (children, worker requests, timers, results to a parent)."""
+
+    target: StreamTarget
+    stream_name: str
+    message: StreamMessage
+    delay_s: float = 0.0
+    retry_policy: RetryPolicy | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Notify:
+    """pg_notify inside the transaction (delivered on commit): job completion to waiters and subscribers."""
+
+    channel: str
+    payload: str
+
+
+@attrs.frozen(kw_only=True)
+class RegisterSignal:
+    """Register a hook's signal key; consumes a `$pending::` signal that arrived first (SPEC §2.8)."""
+
+    key: str
+    target: str
+    """`<aid>::<dad>::<gid>::<jid>` — where the signal goes."""
+    expire_s: float
+
+
+@attrs.frozen(kw_only=True)
+class DeleteSignal:
+    """Remove a hook's signal registration (it completed, or its timer won)."""
+
+    key: str
+
+
+@attrs.frozen(kw_only=True)
+class DisarmTimer:
+    """Expire a hook's future timehook rows (its signal won the race)."""
+
+    jid: str
+    aid: str
+    dad: str
+
+
+@attrs.frozen(kw_only=True)
+class PurgeJob:
+    """Expire every live stream row of a job (interrupt)."""
+
+    jid: str
+
+
+Effect = Publish | Notify | RegisterSignal | DeleteSignal | DisarmTimer | PurgeJob

@@ -1,0 +1,142 @@
+"""The hook activity: sleep, wait for a signal, both (a timeout), or pass straight through.
+
+- time hook (`sleep: N`): Leg 1 arms a timer (a delayed engine-stream row, rounded up to the fidelity);
+- web hook (`hooks:` rule targets it): Leg 1 registers `signal_registry` key topic:expected, consuming a
+  signal that arrived first; a signal with code 202 keeps the hook open;
+- both: whichever Leg 2 arrives first wins; it disarms the other (the loser is dropped by the ledger);
+- neither: a passthrough (Category B) that completes in Leg 1 — and the pivot that `cycle` re-enters,
+  each re-entry running in a new dimension (`,0,1`, `,0,2`, …).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hotmesh_actors.core import ledger as L
+from hotmesh_actors.core.activities.base import (
+    DONE,
+    Outcome,
+    Verdict,
+    complete_leg1,
+    enter_leg1,
+    enter_leg2,
+    fault_outcome,
+    finish_activity,
+)
+from hotmesh_actors.core.activities.context import StepContext
+from hotmesh_actors.core.activities.effects import DeleteSignal, DisarmTimer, RegisterSignal
+from hotmesh_actors.core.durations import round_up_to_fidelity
+from hotmesh_actors.core.graph.model import Activity
+from hotmesh_actors.core.jobstate import with_last_index
+from hotmesh_actors.core.keys import signal_key
+from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
+from hotmesh_actors.core.pipe.jsvalues import is_number, to_number, to_string
+
+JSON = Any
+
+
+def leg1(ctx: StepContext, activity: Activity, dad: str, guid: str, overrides: dict[str, JSON] | None = None,
+         *, reentry: bool = False) -> Outcome:
+    """Enter the hook: arm its timer and/or register its signal, or pass through."""
+    if reentry:
+        base = with_last_index(dad, 0)
+        counted, fault = L.ActivityLedger(ctx.job.ledger(activity.id, base)).enter_leg2()
+        if fault is not None:
+            return fault_outcome(fault)
+        index = counted.leg2_entries - 1
+        if index > ctx.settings.max_cycles:
+            return Outcome(Verdict.DROP, f"cycle limit {ctx.settings.max_cycles} exceeded at {activity.id}")
+        ctx.job.set_ledger(activity.id, base, counted.value)
+        dad = with_last_index(dad, index)
+    fault = enter_leg1(ctx, activity, dad)
+    if fault is not None:
+        return fault_outcome(fault)
+    for key, value in (overrides or {}).items():
+        ctx.job.set_activity(activity.id, dad, "output", "data", key, value)
+    context = ctx.mapping_context(activity, dad)
+    seconds = _sleep_seconds(ctx, activity, context)
+    topic = activity.hook_topic
+    if seconds is None and topic is None:
+        complete_leg1(ctx, activity, dad)
+        finish_activity(ctx, activity, dad, guid)
+        return DONE
+    if seconds is not None:
+        wake_ms = round_up_to_fidelity((ctx.now_ms / 1000) + seconds, ctx.settings.fidelity_seconds) * 1000
+        timer = StreamMessage(
+            metadata=MessageMetadata(guid=ctx.new_guid(), jid=ctx.job.jid, gid=ctx.job.gid, dad=dad, aid=activity.id),
+            type=MessageType.TIMEHOOK,
+            data={"timestamp": int(wake_ms)},
+        )
+        ctx.publish_engine(timer, delay_s=max(0.0, (wake_ms - ctx.now_ms) / 1000))
+    if topic is not None:
+        key = signal_key(topic, to_string(_expected(ctx, activity, topic, context)))
+        ctx.job.set_activity(activity.id, dad, "output", "metadata", "sk", key)
+        ctx.effects.append(RegisterSignal(key=key, target=f"{activity.id}::{dad}::{ctx.job.gid}::{ctx.job.jid}",
+                                          expire_s=ctx.settings.signal_expire_s))
+    complete_leg1(ctx, activity, dad)
+    return DONE
+
+
+def leg2(ctx: StepContext, activity: Activity, message: StreamMessage) -> Outcome:
+    """A timer fired or a signal arrived: the first one wins and disarms the other."""
+    meta = message.metadata
+    dad = meta.dad
+    fault = enter_leg2(ctx, activity, dad, meta.guid)
+    if fault is not None:
+        return fault_outcome(fault)
+    view = ctx.job.activity(activity.id, dad)
+    key = view["output"]["metadata"].get("sk")
+    keep_open = message.type is MessageType.WEBHOOK and (message.code == 202 or
+                                                         message.status is MessageStatus.PENDING)
+    if message.type is MessageType.TIMEHOOK:
+        hook_data = dict(message.data)
+        if isinstance(key, str):
+            ctx.effects.append(DeleteSignal(key=key))
+    else:
+        hook_data = {k: v for k, v in message.data.items() if k != "$expire"}
+        if not keep_open:
+            if isinstance(key, str):
+                ctx.effects.append(DeleteSignal(key=key))
+            ctx.effects.append(DisarmTimer(jid=ctx.job.jid, aid=activity.id, dad=dad))
+    finish_activity(ctx, activity, dad, meta.guid, hook_data=hook_data, code=message.code,
+                    status=MessageStatus.PENDING if keep_open else MessageStatus.SUCCESS)
+    if not keep_open and not activity.cycle:
+        # Close the hook so the losing leg (a late timer or signal) is refused as inactive.
+        ledger = L.ActivityLedger(ctx.job.ledger(activity.id, dad)).finalize()
+        ctx.job.set_ledger(activity.id, dad, ledger.value)
+    return DONE
+
+
+def _sleep_seconds(ctx: StepContext, activity: Activity, context: dict[str, JSON]) -> float | None:
+    """The hook's `sleep` in seconds, or None when it has no timer (absent, ≤ 0 or NaN)."""
+    if activity.sleep is None:
+        return None
+    value = ctx.resolve(activity.sleep, context)
+    seconds = to_number(value) if not is_number(value) else value
+    if not isinstance(seconds, int | float) or math.isnan(seconds) or seconds <= 0:
+        return None
+    return float(seconds)
+
+
+def _expected(ctx: StepContext, activity: Activity, topic: str, context: dict[str, JSON]) -> JSON:
+    """The lookup value of the hook rule that targets this activity (match[0].expected, resolved)."""
+    rules = [rule for rule in ctx.app.hook_rules_for(topic) if rule.to == activity.id] or list(
+        ctx.app.hook_rules_for(topic))
+    if not rules or not rules[0].conditions:
+        return ""
+    match = rules[0].conditions.get("match") or []
+    if not match:
+        return ""
+    return ctx.resolve(match[0].get("expected"), context)
+
+
+def signal_lookup(ctx: StepContext, topic: str, payload: dict[str, JSON]) -> str | None:
+    """The registry key a signal on `topic` with `payload` looks for (match[0].actual resolved on it)."""
+    rules = ctx.app.hook_rules_for(topic)
+    if not rules:
+        return None
+    match = (rules[0].conditions.get("match") if rules[0].conditions else None) or []
+    actual = match[0].get("actual") if match else None
+    value = ctx.resolve(actual, {"$self": {"hook": {"data": payload}}}) if actual is not None else ""
+    return signal_key(topic, to_string(value))

@@ -1,0 +1,105 @@
+"""The trigger: creates a job from a published payload and spawns the graph's first activities.
+
+Category D. The job row is new (the store's INSERT refuses a live duplicate key with DuplicateJobError);
+the semaphore starts at the number of children whose transitions match, and a trigger with no children
+completes the job at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from hotmesh_actors.core import ledger as L
+from hotmesh_actors.core.activities.context import EngineSettings, StepContext
+from hotmesh_actors.core.graph.model import AppVersion
+from hotmesh_actors.core.jobstate import JobState
+from hotmesh_actors.core.keys import job_key
+from hotmesh_actors.core.pipe import UNDEFINED, PipeEnv
+from hotmesh_actors.core.pipe.jsvalues import to_string
+
+JSON = Any
+
+TRIGGER_DAD = ",0"
+
+
+@attrs.frozen(kw_only=True)
+class Lineage:
+    """Who started a job: the awaiting parent activity (pj/pg/pd/pa), detached or not (px)."""
+
+    parent_jid: str = ""
+    parent_gid: str = ""
+    parent_dad: str = ""
+    parent_aid: str = ""
+    detached: bool = False
+    origin_id: str | None = None
+
+
+def start_job(
+    app: AppVersion,
+    topic: str,
+    data: dict[str, JSON],
+    *,
+    env: PipeEnv,
+    new_guid: Callable[[], str],
+    settings: EngineSettings | None = None,
+    job_id: str | None = None,
+    engine_guid: str | None = None,
+    lineage: Lineage | None = None,
+    entity: str | None = None,
+) -> StepContext:
+    """Run the trigger of the graph subscribed to `topic`; returns the step (new JobState + effects).
+
+    Raises KeyError when no graph subscribes to `topic`.
+    """
+    graph = app.graph_for(topic)
+    trigger = app.activity(graph.trigger)
+    lineage = lineage or Lineage()
+    probe = {trigger.id: {"output": {"data": data}}, "$self": {"output": {"data": data}},
+             "$job": {"data": {}, "metadata": {}}}
+    scratch = StepContext(app=app, job=JobState(key="", jid="", status=0), env=env, new_guid=new_guid,
+                          settings=settings or EngineSettings())
+    jid = job_id
+    if jid is None and trigger.stats and trigger.stats.get("id") is not None:
+        resolved = scratch.resolve(trigger.stats["id"], probe)
+        if resolved is not UNDEFINED and resolved is not None and resolved != "":
+            jid = to_string(resolved)
+    if not jid:
+        jid = new_guid()
+    if entity is None and trigger.entity is not None:
+        resolved_entity = scratch.resolve(trigger.entity, probe)
+        entity = None if resolved_entity in (UNDEFINED, None) else to_string(resolved_entity)
+    job = JobState(key=job_key(app.app_id, jid), jid=jid, status=0, gid=new_guid(), created=True,
+                   entity=entity, origin_id=lineage.origin_id or (str(data["originJobId"])
+                                                                   if data.get("originJobId") else None),
+                   parent_id=lineage.parent_jid or (str(data["parentWorkflowId"])
+                                                    if data.get("parentWorkflowId") else None))
+    ctx = StepContext(app=app, job=job, env=env, new_guid=new_guid, settings=settings or EngineSettings())
+    stamp = ctx.timestamp
+    for key, value in (("jid", jid), ("gid", job.gid), ("tpc", topic), ("app", app.app_id),
+                       ("vrs", app.version), ("jc", stamp), ("ju", stamp), ("aid", trigger.id)):
+        job.set_job_metadata(key, value)
+    if engine_guid:
+        job.set_job_metadata("ngn", engine_guid)
+    if lineage.parent_jid:
+        for key, value in (("pj", lineage.parent_jid), ("pg", lineage.parent_gid),
+                           ("pd", lineage.parent_dad), ("pa", lineage.parent_aid)):
+            job.set_job_metadata(key, value)
+        if lineage.detached:
+            job.set_job_metadata("px", True)
+    dad = TRIGGER_DAD
+    job.set_ledger(trigger.id, dad, L.TRIGGER_SEED)
+    for key, value in (("aid", trigger.id), ("atp", "trigger"), ("dad", dad), ("ac", stamp), ("au", stamp)):
+        job.set_activity(trigger.id, dad, "output", "metadata", key, value)
+    for key, value in data.items():
+        job.set_activity(trigger.id, dad, "output", "data", key, value)
+    context = ctx.mapping_context(trigger, dad)
+    for key, value in ctx.resolve_map(trigger.output_maps, context).items():
+        job.set_activity(trigger.id, dad, "output", "data", key, value)
+    ctx.bind_job_maps(trigger, context)
+    children = ctx.choose_children(trigger, dad, 200, context)
+    ctx.spawn(children, dad)
+    ctx.settle(new_guid(), len(children), activity=trigger, dad=dad, emit=ctx.emits(trigger, context))
+    return ctx
