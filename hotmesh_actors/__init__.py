@@ -9,9 +9,15 @@ from hotmesh_actors._public_resolve import resolve
 from hotmesh_actors.core.durations import RetryPolicy, parse_duration
 from hotmesh_actors.core.graph import AppVersion, compile_app
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
+from hotmesh_actors.mesh.hotmesh import HotMesh, MeshConfig
+from hotmesh_actors.mesh.worker import StreamResponse, Worker
 from hotmesh_actors.settings import Settings
 
 __all__ = [
+    "HotMesh",
+    "MeshConfig",
+    "StreamResponse",
+    "Worker",
     "AppVersion",
     "compile_app",
     "MessageMetadata",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import time
 
 from hotmesh_actors.core.pipe.env import PipeEnv
@@ -34,3 +35,8 @@ def now_ms() -> int:
 def system_env() -> PipeEnv:
     """A PipeEnv read from this process: wall clock now, `random.random`, configured fidelity."""
     return PipeEnv(now_ms=now_ms(), random=random.random, fidelity_seconds=fidelity_seconds())
+
+
+def new_guid() -> str:
+    """A HotMesh-style id: 'H' followed by 22 url-safe random characters."""
+    return "H" + secrets.token_urlsafe(17)[:22]

@@ -60,3 +60,58 @@ class LeaseExpiredError(StreamError):
 
 class SupervisorGaveUpError(HotMeshError):
     """An actor kept failing past its restart limit; the last failure is attached as __cause__."""
+
+
+class DuplicateJobError(HotMeshError):
+    """A job with this id is still live (`Duplicate job: <id>`); the original job is unaffected."""
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class JobNotFoundError(HotMeshError, LookupError):
+    """No job has this id (`Job <id> not found`)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Job {job_id} not found")
+        self.job_id = job_id
+
+
+class JobAlreadyCompletedError(HotMeshError):
+    """An interrupt was sent to a job that had already finished (`Job <id> already completed`)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Job {job_id} already completed")
+        self.job_id = job_id
+
+
+class PubSubTimeout(HotMeshError, TimeoutError):
+    """`pubsub` gave up waiting for the job to finish (code 504); the job keeps running."""
+
+    def __init__(self, job_id: str, timeout: float) -> None:
+        super().__init__(f"timeout: job {job_id} did not finish within {timeout} s")
+        self.job_id = job_id
+        self.code = 504
+
+
+class JobFailedError(HotMeshError):
+    """The job finished in error (its `metadata.err`): carries the code, message and job id."""
+
+    def __init__(self, job_id: str, code: int, message: str, error: object = None) -> None:
+        super().__init__(f"job {job_id} failed with {code}: {message}")
+        self.job_id = job_id
+        self.code = code
+        self.error = error
+
+
+class UnknownTopicError(HotMeshError, LookupError):
+    """No graph of the active version subscribes to this topic."""
+
+
+class NotActivatedError(HotMeshError):
+    """The app has no active version yet: deploy and activate one first."""
+
+
+class InvalidPayloadError(HotMeshError, TypeError):
+    """A payload is not a JSON object of JSON-serialisable values."""

@@ -40,6 +40,12 @@ class Settings:
     poison_threshold: int = 5
     pool_size: int = 8
     max_cycles: int = 10_000
+    engine_concurrency: int = 2
+    """Concurrent engine steps per process (each its own transaction)."""
+    expire_default_s: float = 1.0
+    """Seconds a finished job stays live when its graph sets no `expire`."""
+    signal_expire_s: float = 3600.0
+    pending_signal_expire_s: float = 600.0
 
     @property
     def heartbeat_s(self) -> float:
@@ -61,6 +67,10 @@ class Settings:
             "poison_threshold": int(_env_float(env, "HMSH_POISON_MESSAGE_THRESHOLD", 5)),
             "pool_size": int(_env_float(env, "HMSH_POOL_SIZE", 8)),
             "max_cycles": int(_env_float(env, "HMSH_MAX_CYCLES", 10_000)),
+            "engine_concurrency": int(_env_float(env, "HMSH_ENGINE_CONCURRENCY", 2)),
+            "expire_default_s": _env_float(env, "HMSH_EXPIRE_JOB_SECONDS", 1.0),
+            "signal_expire_s": _env_float(env, "HMSH_SIGNAL_EXPIRE", 3600.0),
+            "pending_signal_expire_s": _env_float(env, "HMSH_PENDING_SIGNAL_EXPIRE", 600.0),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -22,6 +22,7 @@ import attrs
 import trio
 
 from hotmesh_actors.actors import Actor, ThrottleGate
+from hotmesh_actors.core.durations import RetryPolicy
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.driver import Listener, RequirementFailed, Statement
 from hotmesh_actors.store.streams import ClaimedMessage, StreamStore
@@ -72,6 +73,7 @@ class StreamConsumer(Actor):
         concurrency: int | None = None,
         consumer_id: str | None = None,
         on_exhausted: ExhaustedHook | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__(f"{store.kind.value}:{stream_name}")
         self.store = store
@@ -83,6 +85,8 @@ class StreamConsumer(Actor):
         self.concurrency = concurrency or settings.batch_size
         self.consumer_id = consumer_id or new_consumer_id(store.kind.value)
         self.on_exhausted = on_exhausted
+        self.retry_policy = retry_policy
+        """When set, failures follow this policy instead of the one stored with each message."""
         self.stats = ConsumerStats()
         self._in_flight = 0
         self._wake = trio.Event()
@@ -153,7 +157,8 @@ class StreamConsumer(Actor):
             self._capacity.set()
 
     async def _process(self, claimed: ClaimedMessage) -> None:
-        threshold = max(claimed.retry_policy.maximum_attempts, self.settings.poison_threshold)
+        policy = self.retry_policy or claimed.retry_policy
+        threshold = max(policy.maximum_attempts, self.settings.poison_threshold)
         if claimed.delivery_count > threshold:
             log.error("poison message dead-lettered after %d deliveries", claimed.delivery_count,
                       extra={"stream": self.stream_name, "message_id": claimed.id})
@@ -184,7 +189,6 @@ class StreamConsumer(Actor):
                 raise RequirementFailed(0, self.store.ack_statement(self.stream_name, [claimed.id], ""))
             self.stats.acked += 1
             return
-        policy = claimed.retry_policy
         if policy.should_retry(claimed.retry_attempt):
             delay = policy.delay(claimed.retry_attempt)
             meta = claimed.message.metadata

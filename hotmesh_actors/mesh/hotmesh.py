@@ -1,0 +1,439 @@
+"""HotMesh: the facade that opens a mesh (engine, workers, listener) in one nursery and is its API.
+
+    async with HotMesh.open(app_id="orders", workers=[Worker("inventory.check", check)]) as mesh:
+        await mesh.deploy("graphs/order.yaml")
+        await mesh.activate("1")
+        output = await mesh.pubsub("order.requested", {"itemId": "item-123", "requestedQty": 5}, timeout=10)
+
+`mesh = await nursery.start(HotMesh.serve, MeshConfig(app_id=...))` embeds it in a trio app instead; it
+stops when the nursery is cancelled. With `dsn=None` (and no HOTMESH_DSN) the embedded Postgres is used.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from hotmesh_actors.actors import Supervisor
+from hotmesh_actors.clock import new_guid, system_env
+from hotmesh_actors.core.activities.context import EngineSettings, StepContext
+from hotmesh_actors.core.activities.dispatch import run_transitions
+from hotmesh_actors.core.activities.interrupt import interrupt_job
+from hotmesh_actors.core.activities.trigger import start_job
+from hotmesh_actors.core.graph import AppVersion, compile_app
+from hotmesh_actors.core.jobstate import JobState, encode
+from hotmesh_actors.core.keys import job_key, quorum_channel
+from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
+from hotmesh_actors.embedded import start_embedded
+from hotmesh_actors.errors import (
+    ConfigurationError,
+    InvalidPayloadError,
+    JobAlreadyCompletedError,
+    JobFailedError,
+    JobNotFoundError,
+    PubSubTimeout,
+    UnknownTopicError,
+)
+from hotmesh_actors.mesh.engine import Engine
+from hotmesh_actors.mesh.export import export_job
+from hotmesh_actors.mesh.worker import Worker, WorkerActor
+from hotmesh_actors.settings import Settings
+from hotmesh_actors.store.apps import VersionCache, activate_version, save_version
+from hotmesh_actors.store.driver import Connection, Database, Listener
+from hotmesh_actors.store.jobs import JobStore, run
+from hotmesh_actors.store.migrations import migrate_app
+from hotmesh_actors.store.streams import Outgoing
+
+log = logging.getLogger("hotmesh_actors.mesh")
+
+JSON = Any
+JobOutput = dict[str, JSON]
+Subscriber = Callable[[str, JobOutput], Awaitable[None] | None]
+
+_APP_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+@attrs.frozen(kw_only=True)
+class MeshConfig:
+    """What `HotMesh.serve` needs: the app, the database, the workers, and whether to run an engine."""
+
+    app_id: str
+    dsn: str | None = None
+    workers: Sequence[Worker] = ()
+    engine: bool = True
+    settings: Settings | None = None
+    guid: str | None = None
+
+
+def _check_payload(data: object) -> dict[str, JSON]:
+    if not isinstance(data, dict):
+        raise InvalidPayloadError(f"a payload must be a dict (a JSON object), not {type(data).__name__}")
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise InvalidPayloadError(f"payload is not JSON-serialisable: {err}") from err
+    return data
+
+
+class HotMesh:
+    """A point of presence of one app: engine, workers and the API; see the module docstring."""
+
+    def __init__(self, *, app_id: str, db: Database, listener: Listener, settings: Settings, guid: str) -> None:
+        self.app_id = app_id
+        self.db = db
+        self.listener = listener
+        self.settings = settings
+        self.guid = guid
+        self.jobs = JobStore(db, app_id)
+        self.versions = VersionCache(db, app_id)
+        self.engine_settings = EngineSettings(
+            fidelity_seconds=settings.fidelity_seconds, expire_default_s=settings.expire_default_s,
+            max_cycles=settings.max_cycles, signal_expire_s=settings.signal_expire_s)
+        self.engine: Engine | None = None
+        self.workers: list[WorkerActor] = []
+        self._waiters: dict[str, trio.MemorySendChannel[JobOutput]] = {}
+        self._finished: dict[str, JobOutput] = {}
+        self._subscribers: dict[str, list[Subscriber]] = {}
+        self._patterns: dict[str, list[Subscriber]] = {}
+        self._nursery: trio.Nursery | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, *, app_id: str, dsn: str | None = None, workers: Sequence[Worker] = (),
+                   engine: bool = True, settings: Settings | None = None,
+                   guid: str | None = None) -> AsyncIterator[HotMesh]:
+        """Open a mesh for `app_id` for the duration of the block (see the module docstring).
+
+        Raises ConfigurationError for a malformed app id, DatabaseUnavailableError when Postgres cannot be
+        reached or started. Leaving the block stops claiming, lets in-flight callbacks finish within the
+        grace period, and closes the connections.
+        """
+        config = MeshConfig(app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings, guid=guid)
+        async with trio.open_nursery() as nursery:
+            mesh = await nursery.start(cls.serve, config)
+            try:
+                yield mesh
+            finally:
+                nursery.cancel_scope.cancel()
+
+    @classmethod
+    async def serve(cls, config: MeshConfig, *, task_status: trio.TaskStatus[HotMesh] = trio.TASK_STATUS_IGNORED,
+                    ) -> None:
+        """Run a mesh until cancelled; `task_status.started(mesh)` hands the API to the caller."""
+        if not config.app_id or not set(config.app_id) <= _APP_ID_CHARS:
+            raise ConfigurationError(f"app_id must be letters, digits, '-' or '_': {config.app_id!r}")
+        settings = config.settings or Settings.from_env(dsn=config.dsn)
+        dsn = config.dsn or settings.dsn
+        if dsn is None:
+            dsn = await trio.to_thread.run_sync(start_embedded)
+        async with Database.open(dsn, pool_size=settings.pool_size) as db, db.listener() as listener:
+            await migrate_app(db, config.app_id)
+            mesh = cls(app_id=config.app_id, db=db, listener=listener, settings=settings,
+                       guid=config.guid or new_guid())
+            await listener.add(quorum_channel(config.app_id, mesh.guid), mesh._on_own_channel)
+            await listener.add(quorum_channel(config.app_id), mesh._on_broadcast)
+            async with trio.open_nursery() as nursery:
+                mesh._nursery = nursery
+                async with Supervisor(name=f"mesh:{config.app_id}", grace=5.0) as supervisor:
+                    if config.engine:
+                        mesh.engine = Engine(jobs=mesh.jobs, versions=mesh.versions, settings=settings,
+                                             engine_settings=mesh.engine_settings, listener=listener,
+                                             concurrency=settings.engine_concurrency)
+                        await supervisor.start(mesh.engine)
+                    for worker in config.workers:
+                        actor = WorkerActor(worker=worker, worker_streams=mesh.jobs.worker_streams,
+                                            engine_streams=mesh.jobs.engine_streams, settings=settings,
+                                            listener=listener)
+                        mesh.workers.append(actor)
+                        await supervisor.start(actor)
+                    task_status.started(mesh)
+                    await trio.sleep_forever()
+
+    # -- deploy and activate ----------------------------------------------------------------------------
+
+    async def deploy(self, path_or_yaml: str) -> AppVersion:
+        """Compile a YAML app (a file path, or inline YAML starting with `app:`) and store it as deployed.
+
+        Raises GraphValidationError (file, line, key) for invalid YAML; running jobs are not touched.
+        """
+        app = await trio.to_thread.run_sync(compile_app, path_or_yaml)
+        if app.app_id != self.app_id:
+            raise ConfigurationError(f"the YAML is for app {app.app_id!r}, this mesh serves {self.app_id!r}")
+        await save_version(self.db, app)
+        self.versions.remember(app)
+        return app
+
+    async def activate(self, version: str) -> bool:
+        """Make a deployed version the active one for every engine of the app; False if never deployed."""
+        if not await activate_version(self.db, self.app_id, str(version)):
+            return False
+        await self.versions.refresh()
+        await self.db.execute("SELECT pg_notify($1, $2)", quorum_channel(self.app_id),
+                              json.dumps({"type": "activate", "until_version": str(version)}))
+        if self.engine is not None:
+            self.engine.wake()
+        return True
+
+    # -- starting jobs ------------------------------------------------------------------------------
+
+    async def pub(self, topic: str, data: dict[str, JSON] | None = None, *, job_id: str | None = None,
+                  entity: str | None = None) -> str:
+        """Start a job on the graph subscribed to `topic`; returns its job id.
+
+        Raises UnknownTopicError, DuplicateJobError (a live job has this id), InvalidPayloadError.
+        """
+        return await self._start(topic, _check_payload(data or {}), job_id=job_id, entity=entity, engine_guid=None)
+
+    async def _start(self, topic: str, data: dict[str, JSON], *, job_id: str | None, entity: str | None,
+                     engine_guid: str | None) -> str:
+        app = await self.versions.active()
+        if topic not in app.graphs_by_topic:
+            raise UnknownTopicError(f"no graph of app {self.app_id!r} v{app.version} subscribes to {topic!r}")
+        ctx = start_job(app, topic, data, env=system_env(), new_guid=new_guid, settings=self.engine_settings,
+                        job_id=job_id, engine_guid=engine_guid, entity=entity)
+        run_transitions(ctx)
+
+        async def work(conn: Connection) -> None:
+            async with conn.transaction():
+                await self.jobs.insert_job(conn, ctx.job)
+                await self.jobs.write_state(conn, [ctx.job])
+                await self.jobs.apply_effects(conn, ctx.effects)
+
+        await self.db.with_connection(work)
+        return ctx.job.jid
+
+    async def pubsub(self, topic: str, data: dict[str, JSON] | None = None, *, timeout: float = 1.0,
+                     job_id: str | None = None) -> JobOutput:
+        """Start a job and wait for its output `{metadata, data}`.
+
+        Raises PubSubTimeout (code 504; the job keeps running) or JobFailedError when it ends in error.
+        """
+        payload = _check_payload(data or {})
+        send, receive = trio.open_memory_channel[JobOutput](1)
+        jid = await self._start(topic, payload, job_id=job_id, entity=None, engine_guid=self.guid)
+        if jid in self._finished:
+            output = self._finished.pop(jid)
+        else:
+            self._waiters[jid] = send
+            try:
+                with trio.move_on_after(timeout):
+                    output = await receive.receive()
+                    return _raise_if_failed(jid, output)
+            finally:
+                self._waiters.pop(jid, None)
+            state = await self.jobs.load(job_key(self.app_id, jid))
+            if state is None or state.status > 0 or not state.metadata.get("ju"):
+                raise PubSubTimeout(jid, timeout)
+            output = _output_of(state)
+        return _raise_if_failed(jid, output)
+
+    def _on_own_channel(self, _channel: str, payload: str | None) -> None:
+        if payload is None:
+            return
+        message = json.loads(payload)
+        jid = str(message.get("topic", ""))
+        output = message.get("job") or {}
+        if message.get("_ref"):
+            assert self._nursery is not None
+            self._nursery.start_soon(self._resolve_ref, jid)
+            return
+        self._deliver(jid, output)
+
+    async def _resolve_ref(self, jid: str) -> None:
+        state = await self.jobs.load(job_key(self.app_id, jid))
+        if state is not None:
+            self._deliver(jid, _output_of(state))
+
+    def _deliver(self, jid: str, output: JobOutput) -> None:
+        waiter = self._waiters.pop(jid, None)
+        if waiter is not None:
+            waiter.send_nowait(output)
+        else:
+            self._finished[jid] = output
+            if len(self._finished) > 1000:
+                self._finished.pop(next(iter(self._finished)))
+
+    def _on_broadcast(self, _channel: str, payload: str | None) -> None:
+        if payload is None:
+            return
+        message = json.loads(payload)
+        if message.get("type") == "activate" and self._nursery is not None:
+            self._nursery.start_soon(self.versions.refresh)
+            return
+        topic = str(message.get("topic", ""))
+        for pattern, callbacks in list(self._patterns.items()):
+            if fnmatch.fnmatchcase(topic, pattern):
+                for callback in callbacks:
+                    self._call(callback, topic, message.get("job") or {})
+
+    def _call(self, callback: Subscriber, topic: str, output: JobOutput) -> None:
+        result = callback(topic, output)
+        if result is not None and self._nursery is not None:
+            async def await_it() -> None:
+                try:
+                    await result
+                except Exception:
+                    log.exception("subscriber callback failed", extra={"topic": topic})
+
+            self._nursery.start_soon(await_it)
+
+    # -- subscriptions ------------------------------------------------------------------------------
+
+    async def sub(self, topic: str, callback: Subscriber) -> None:
+        """Call `callback(topic, output)` for each notification on `topic` (e.g. `<publishes>.<jobId>`)."""
+        def on_notify(_channel: str, payload: str | None) -> None:
+            if payload is not None:
+                message = json.loads(payload)
+                self._call(callback, str(message.get("topic", topic)), message.get("job") or {})
+
+        self._subscribers.setdefault(topic, []).append(callback)
+        setattr(callback, "_hotmesh_listener", on_notify)  # noqa: B010 - remembered for unsub
+        await self.listener.add(quorum_channel(self.app_id, topic), on_notify)
+
+    async def unsub(self, topic: str) -> None:
+        """Stop every `sub` callback on `topic`."""
+        for callback in self._subscribers.pop(topic, []):
+            on_notify = getattr(callback, "_hotmesh_listener", None)
+            if on_notify is not None:
+                await self.listener.remove(quorum_channel(self.app_id, topic), on_notify)
+
+    async def psub(self, pattern: str, callback: Subscriber) -> None:
+        """Pattern subscription (`order.*`), matched in-process over the app's one broadcast channel."""
+        self._patterns.setdefault(pattern, []).append(callback)
+
+    async def punsub(self, pattern: str) -> None:
+        """Remove the pattern's callbacks."""
+        self._patterns.pop(pattern, None)
+
+    # -- signals and interrupts -------------------------------------------------------------------------
+
+    async def signal(self, topic: str, data: dict[str, JSON], *, status: str = "success", code: int = 200) -> str:
+        """Send a signal to the hook waiting on `topic` whose rule matches `data` (buffered if none waits yet).
+
+        Returns the signal message's guid.
+        """
+        app = await self.versions.active()
+        if not app.hook_rules_for(topic):
+            raise UnknownTopicError(f"no hook of app {self.app_id!r} v{app.version} listens on {topic!r}")
+        message = StreamMessage(metadata=MessageMetadata(guid=new_guid(), topic=topic), type=MessageType.WEBHOOK,
+                                data=_check_payload(data), status=MessageStatus(status), code=code)
+        await self.jobs.engine_streams.publish([Outgoing(stream_name=self.app_id, message=message)])
+        return message.metadata.guid
+
+    async def interrupt(self, topic: str, job_id: str, *, reason: str | None = None, throw: bool = True,
+                        code: int = 410, expire: float = 1.0, suppress: bool = False) -> None:
+        """Interrupt a running job (status moves below −100,000,000; its queued messages are expired).
+
+        Raises JobNotFoundError, or JobAlreadyCompletedError unless `suppress`.
+        """
+        app = await self.versions.active()
+        key = job_key(self.app_id, job_id)
+
+        async def work(conn: Connection) -> bool | None:
+            async with conn.transaction():
+                jobs = await self.jobs.lock_and_load(conn, [key])
+                job = jobs.get(key)
+                if job is None:
+                    return None
+                ctx = StepContext(app=app, job=job, env=system_env(), new_guid=new_guid,
+                                  settings=self.engine_settings)
+                if not interrupt_job(ctx, reason=reason, code=code, throw=throw, expire_s=expire):
+                    return False
+                await self.jobs.write_state(conn, [job])
+                await self.jobs.apply_effects(conn, ctx.effects)
+                return True
+
+        done = await self.db.with_connection(work)
+        if done is None:
+            if await self.jobs.load(key) is None:
+                raise JobNotFoundError(job_id)
+            if not suppress:
+                raise JobAlreadyCompletedError(job_id)
+        elif done is False and not suppress:
+            raise JobAlreadyCompletedError(job_id)
+
+    async def scrub(self, job_id: str) -> None:
+        """Delete a job and its state, and expire its stream messages."""
+        key = job_key(self.app_id, job_id)
+
+        async def work(conn: Connection) -> None:
+            async with conn.transaction():
+                await run(conn, self.jobs.engine_streams.purge_job_statement(job_id))
+                await run(conn, self.jobs.worker_streams.purge_job_statement(job_id))
+                await conn.execute(self.jobs.sql("delete_job"), key)
+
+        await self.db.with_connection(work)
+
+    # -- reading state ----------------------------------------------------------------------------------
+
+    async def _load(self, job_id: str) -> JobState:
+        state = await self.jobs.load(job_key(self.app_id, job_id))
+        if state is None:
+            raise JobNotFoundError(job_id)
+        return state
+
+    async def get_status(self, job_id: str) -> int:
+        """The job's semaphore: > 0 running, 0 complete, < −100,000,000 interrupted."""
+        return (await self._load(job_id)).status
+
+    async def get_state(self, topic: str, job_id: str) -> JobOutput:
+        """Job-level `{metadata, data}` (metadata.js = status). Raises JobNotFoundError."""
+        return _output_of(await self._load(job_id))
+
+    async def get_raw(self, job_id: str) -> dict[str, str | None]:
+        """Every stored field: `field` or `field,dimension` → encoded value; ':' is the status."""
+        state = await self._load(job_id)
+        raw: dict[str, str | None] = {":": str(state.status)}
+        rows = await self.db.fetch(
+            f"SELECT field, dimension, value FROM {self.jobs.schema}.jobs_attributes WHERE job_id = $1::uuid",
+            state.row_id)
+        for row in rows:
+            name = row["field"] + row["dimension"] if row["dimension"] else row["field"]
+            raw[name] = row["value"]
+        return raw
+
+    async def get_query_state(self, job_id: str, fields: Sequence[str]) -> dict[str, JSON]:
+        """Read searchable `_<field>` values (a quoted name `'"x"'` reads the literal field `x`)."""
+        state = await self._load(job_id)
+        found: dict[str, JSON] = {}
+        for name in fields:
+            literal = name.startswith('"') and name.endswith('"')
+            field = name[1:-1] if literal else f"_{name}"
+            value = state.marks.get(field, state.data.get(field) if literal else None)
+            found[name] = value
+        return found
+
+    async def export(self, job_id: str) -> dict[str, JSON]:
+        """The job's activities, transitions and timeline (with timestamps), status and data."""
+        state = await self._load(job_id)
+        app = await self.versions.active()
+        return export_job(app, state)
+
+
+def _output_of(state: JobState) -> JobOutput:
+    metadata = dict(state.metadata)
+    metadata["js"] = state.status
+    return {"metadata": metadata, "data": dict(state.data)}
+
+
+def _raise_if_failed(jid: str, output: JobOutput) -> JobOutput:
+    error = (output.get("metadata") or {}).get("err")
+    if not error:
+        return output
+    details = json.loads(error) if isinstance(error, str) else error
+    code = int(details.get("code", 500)) if isinstance(details, dict) else 500
+    message = str(details.get("message", "job failed")) if isinstance(details, dict) else str(details)
+    raise JobFailedError(jid, code, message, details)
+
+
+__all__ = ["HotMesh", "JobOutput", "MeshConfig", "encode", "math"]

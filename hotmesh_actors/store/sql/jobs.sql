@@ -1,0 +1,80 @@
+-- Job state queries. `{schema}` is the app's quoted schema; `{engine}` its engine_streams table.
+
+-- name: lock_jobs
+-- Lock the live rows of these job keys, in key order (a fixed order keeps concurrent steps deadlock-free).
+SELECT id::text AS id, key, status, entity, origin_id, parent_id
+FROM {schema}.jobs
+WHERE key = ANY($1::text[]) AND (expired_at IS NULL OR expired_at > now())
+ORDER BY key
+FOR UPDATE;
+
+-- name: load_attributes
+SELECT job_id::text AS job_id, field, dimension, value
+FROM {schema}.jobs_attributes
+WHERE job_id = ANY($1::uuid[]);
+
+-- name: find_job
+-- The newest row of a job key, live or not (reads: status, state, export).
+SELECT id::text AS id, key, status, entity, origin_id, parent_id, created_at, updated_at, expired_at
+FROM {schema}.jobs
+WHERE key = $1
+ORDER BY created_at DESC
+LIMIT 1;
+
+-- name: insert_job
+-- The BEFORE trigger raises unique_violation ('Duplicate job: <key>') when a live row has this key.
+INSERT INTO {schema}.jobs (id, key, entity, origin_id, parent_id, status, expired_at)
+VALUES ($1::uuid, $2, $3, $4, $5, $6,
+        CASE WHEN $7::float8 IS NULL OR $7::float8 <= 0 THEN NULL ELSE now() + make_interval(secs => $7::float8) END);
+
+-- name: upsert_attributes
+INSERT INTO {schema}.jobs_attributes (job_id, field, dimension, value, type)
+SELECT r.job_id, r.field, r.dimension, r.value, r.type::{schema}.type_enum
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+     AS r(job_id, field, dimension, value, type)
+ON CONFLICT (job_id, field, dimension) DO UPDATE
+SET value = EXCLUDED.value, updated_at = now();
+
+-- name: update_jobs
+-- Apply each job's semaphore delta; set expiry when it finished ($3: NULL keep, <= 0 never, else seconds).
+UPDATE {schema}.jobs AS j
+SET status = j.status + d.delta,
+    expired_at = CASE WHEN d.expire IS NULL THEN j.expired_at
+                      WHEN d.expire <= 0 THEN NULL
+                      ELSE now() + make_interval(secs => d.expire) END
+FROM unnest($1::uuid[], $2::int[], $3::float8[]) AS d(id, delta, expire)
+WHERE j.id = d.id;
+
+-- name: notify
+SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p);
+
+-- name: signal_insert
+-- Claim a signal key for a value when no live row holds it; returns the key when inserted.
+INSERT INTO {schema}.signal_registry AS s (key, value, expiry)
+VALUES ($1, $2, now() + make_interval(secs => $3))
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expiry = EXCLUDED.expiry
+    WHERE s.expiry IS NOT NULL AND s.expiry <= now()
+RETURNING key;
+
+-- name: signal_lock
+SELECT value FROM {schema}.signal_registry
+WHERE key = $1 AND (expiry IS NULL OR expiry > now())
+FOR UPDATE;
+
+-- name: signal_set
+UPDATE {schema}.signal_registry SET value = $2, expiry = now() + make_interval(secs => $3) WHERE key = $1;
+
+-- name: signal_delete
+DELETE FROM {schema}.signal_registry WHERE key = $1 AND value NOT LIKE '$pending::%';
+
+-- name: disarm_timer
+-- Expire a hook's pending timers; rows another step has claimed are skipped (the ledger refuses them).
+UPDATE {engine} SET expired_at = now()
+WHERE (stream_name, id) IN (
+    SELECT stream_name, id FROM {engine}
+    WHERE stream_name = $1 AND jid = $2 AND aid = $3 AND dad = $4 AND msg_type = 'timehook'
+      AND expired_at IS NULL
+    FOR UPDATE SKIP LOCKED);
+
+-- name: delete_job
+DELETE FROM {schema}.jobs WHERE key = $1;
