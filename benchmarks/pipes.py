@@ -67,7 +67,14 @@ def measure_pipe_evals(seconds: float = 1.0) -> dict[str, float]:
 
 def main() -> None:
     """Print the benchmark's JSON line."""
-    print(json.dumps({"bench": "pipes", **measure_pipe_evals()}))
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from compile import measure_compile  # the 50-activity compile figure joins the same JSON line
+
+    compile_figures = {f"compile_{key}": value for key, value in measure_compile().items() if key != "bench"}
+    print(json.dumps({"bench": "pipes", **measure_pipe_evals(), **compile_figures}))
 
 
 if __name__ == "__main__":
