@@ -73,10 +73,23 @@ class ThreadBridge:
     """An asyncio loop on its own thread; trio awaits its futures through the trio token."""
 
     def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hotmesh-asyncpg", daemon=True)
         self._token = trio.lowlevel.current_trio_token()
+        ready = threading.Event()
+        loops: list[asyncio.AbstractEventLoop] = []
+
+        def serve() -> None:
+            # Created inside the thread: once trio_asyncio is imported, asyncio.new_event_loop() refuses to run on
+            # a trio thread, and a plain selector loop is all asyncpg needs.
+            loop = asyncio.SelectorEventLoop()
+            asyncio.set_event_loop(loop)
+            loops.append(loop)
+            ready.set()
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="hotmesh-asyncpg", daemon=True)
         self._thread.start()
+        ready.wait()
+        self._loop = loops[0]
 
     async def call(self, factory: Callable[[], Awaitable[T]]) -> T:
         """Run ``factory()`` on the asyncio loop and return its result; cancelling cancels it there."""
@@ -133,9 +146,12 @@ class TrioAsyncioBridge:
 
 
 async def _reset_nothing(conn: asyncpg.Connection) -> None:
-    """Pool reset hook: only roll back a transaction left open (asyncpg's default reset costs a round trip)."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
+    """Pool reset hook that sends nothing: asyncpg's default reset query costs a round trip per release.
+
+    Safe because this module never leaves session state behind: transactions are closed by their context
+    manager (asyncpg rolls back one left open before calling this hook), advisory locks are transaction-level,
+    and LISTEN happens only on the dedicated listener connection.
+    """
 
 
 async def _run_statement(conn: Connection, statement: Statement) -> Any:
