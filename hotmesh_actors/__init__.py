@@ -12,6 +12,7 @@ from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, Message
 from hotmesh_actors.mesh.hotmesh import HotMesh, MeshConfig
 from hotmesh_actors.mesh.worker import StreamResponse, Worker
 from hotmesh_actors.settings import Settings
+from hotmesh_actors.store.driver import Statement
 
 __all__ = [
     "HotMesh",
@@ -25,6 +26,7 @@ __all__ = [
     "MessageType",
     "RetryPolicy",
     "Settings",
+    "Statement",
     "StreamMessage",
     "parse_duration",
     "resolve",

@@ -159,8 +159,9 @@ class StreamConsumer(Actor):
     async def _process(self, claimed: ClaimedMessage) -> None:
         policy = self.retry_policy or claimed.retry_policy
         threshold = max(policy.maximum_attempts, self.settings.poison_threshold)
-        if claimed.delivery_count > threshold:
-            log.error("poison message dead-lettered after %d deliveries", claimed.delivery_count,
+        if claimed.delivery_count > threshold or claimed.retry_attempt >= threshold:
+            log.error("poison message dead-lettered (%d deliveries, retry %d)", claimed.delivery_count,
+                      claimed.retry_attempt,
                       extra={"stream": self.stream_name, "message_id": claimed.id})
             await self._dead_letter(claimed, None)
             return
@@ -196,7 +197,7 @@ class StreamConsumer(Actor):
             log.info("handler failed; retry %d in %.3fs: %s", claimed.retry_attempt + 1, delay, failure,
                      extra={"stream": self.stream_name, "message_id": claimed.id})
             await self.store.db.transaction(
-                [self.store.retry_statement(claimed, self.consumer_id, retried, delay)]
+                [self.store.retry_statement(claimed, self.consumer_id, retried, delay, policy)]
             )
             self.stats.retried += 1
             self._wake.set()  # the delayed row sent no NOTIFY: let the loop re-read when work falls due

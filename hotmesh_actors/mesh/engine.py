@@ -11,13 +11,15 @@ Several steps run concurrently (`concurrency` loops); steps on the same job seri
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
 import attrs
+import cattrs
 import trio
 
 from hotmesh_actors.actors import Actor, ThrottleGate
@@ -56,6 +58,11 @@ class EngineStats:
     retried_early: int = 0
     failed_transactions: int = 0
     dead_lettered: int = 0
+
+
+def child_job_id(await_guid: str) -> str:
+    """A child job's default id, derived from the parent's `await` message so a redelivery finds it taken."""
+    return "H" + hashlib.sha256(await_guid.encode()).hexdigest()[:22]
 
 
 class StepAborted(Exception):
@@ -165,71 +172,83 @@ class Engine(Actor):
                                     float(self.settings.reservation_timeout_s), self.guid)
             if not rows:
                 return 0
-            rows = sorted(rows, key=lambda r: (-r["priority"], r["id"]))
-            ids = [row["id"] for row in rows]
-            messages: list[StreamMessage | None] = []
-            for row in rows:
-                try:
-                    messages.append(from_wire(row["message"]))
-                except (ValueError, TypeError, KeyError) as err:
-                    log.error("unreadable engine message %s dead-lettered: %s", row["id"], err)
-                    messages.append(None)
-            effects: list[Effect] = []
-            republish: list[Outgoing] = []
-            dead: list[int] = []
-            routed = await self._route(conn, app, messages)
-            keys = {job_key(self.app_id, m.metadata.jid) for m in routed if m is not None
-                    and m.type is not MessageType.AWAIT}
-            jobs = await self.jobs.lock_and_load(conn, keys)
-            touched: dict[str, JobState] = {}
-            env = system_env()
-            for row_id, message in zip(ids, routed, strict=True):
-                if message is None:
-                    continue
-                try:
-                    if message.type is MessageType.AWAIT:
-                        await self._start_child(conn, app, message, env)
-                        continue
-                    job = jobs.get(job_key(self.app_id, message.metadata.jid))
-                    if job is None:
-                        self.stats.dropped += 1
-                        continue
-                    ctx = StepContext(app=app, job=job, env=env, new_guid=self.new_guid,
-                                      settings=self.engine_settings)
-                    outcome = run_message(ctx, message)
-                except DuplicateJobError:
-                    continue
-                except Exception as err:
-                    if not isolate:
-                        raise StepAborted(str(err)) from err
-                    log.exception("engine step failed; message %s dead-lettered", row_id,
-                                  extra={"app": self.app_id, "job_id": message.metadata.jid})
-                    dead.append(row_id)
-                    self.stats.dead_lettered += 1
-                    touched.clear()
-                    effects.clear()
-                    continue
-                if outcome.verdict is Verdict.DONE:
-                    touched[job.key] = job
-                    effects.extend(ctx.effects)
-                elif outcome.verdict is Verdict.RETRY:
-                    self.stats.retried_early += 1
-                    republish.append(Outgoing(stream_name=self.app_id, message=message, delay_s=RETRY_EARLY_S))
-                else:
-                    self.stats.dropped += 1
-                    log.debug("message dropped: %s", outcome.reason, extra={"job_id": message.metadata.jid})
-            await self.jobs.write_state(conn, list(touched.values()))
-            await self.jobs.apply_effects(conn, effects)
-            if republish:
-                await run(conn, store.publish_statement(republish))
-            if dead:
-                await run(conn, store.dead_letter_statement(self.app_id, dead))
-            await run(conn, store.ack_statement(self.app_id, ids, self.guid))
-            self.stats.steps += 1
-            self.stats.messages += len(ids)
-            if republish:
-                self.wake()
+            await self.process_rows(conn, app, rows, isolate=isolate)
             return len(rows)
+
+    async def process_rows(self, conn: Connection, app: AppVersion, rows: Sequence[asyncpg.Record], *,
+                           isolate: bool) -> None:
+        """Decide and commit-prepare claimed engine rows inside the caller's open transaction, then ack them.
+
+        The rows must be locked by this transaction (claimed FOR UPDATE). Raises StepAborted when the pure
+        core fails on a message and `isolate` is False (the caller retries one message at a time).
+        """
+        store = self.jobs.engine_streams
+        rows = sorted(rows, key=lambda r: (-r["priority"], r["id"]))
+        ids = [row["id"] for row in rows]
+        messages: list[StreamMessage | None] = []
+        dead: list[int] = []
+        for row in rows:
+            try:
+                messages.append(from_wire(row["message"]))
+            except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as err:
+                log.error("unreadable engine message %s dead-lettered: %s", row["id"], err)
+                messages.append(None)
+                dead.append(row["id"])
+        effects: list[Effect] = []
+        republish: list[Outgoing] = []
+        routed = await self._route(conn, app, messages)
+        keys = {job_key(self.app_id, m.metadata.jid) for m in routed if m is not None
+                and m.type is not MessageType.AWAIT}
+        jobs = await self.jobs.lock_and_load(conn, keys)
+        touched: dict[str, JobState] = {}
+        env = system_env()
+        for row_id, message in zip(ids, routed, strict=True):
+            if message is None:
+                continue
+            try:
+                if message.type is MessageType.AWAIT:
+                    await self._start_child(conn, app, message, env)
+                    continue
+                job = jobs.get(job_key(self.app_id, message.metadata.jid))
+                if job is None:
+                    self.stats.dropped += 1
+                    continue
+                ctx = StepContext(app=app, job=job, env=env, new_guid=self.new_guid,
+                                  settings=self.engine_settings)
+                outcome = run_message(ctx, message)
+            except DuplicateJobError:
+                continue
+            except Exception as err:
+                if not isolate:
+                    raise StepAborted(str(err)) from err
+                log.exception("engine step failed; message %s dead-lettered", row_id,
+                              extra={"app": self.app_id, "job_id": message.metadata.jid})
+                dead.append(row_id)
+                self.stats.dead_lettered += 1
+                touched.clear()
+                effects.clear()
+                continue
+            if outcome.verdict is Verdict.DONE:
+                touched[job.key] = job
+                effects.extend(ctx.effects)
+            elif outcome.verdict is Verdict.RETRY:
+                self.stats.retried_early += 1
+                republish.append(Outgoing(stream_name=self.app_id, message=message, delay_s=RETRY_EARLY_S))
+            else:
+                self.stats.dropped += 1
+                log.debug("message dropped: %s", outcome.reason, extra={"job_id": message.metadata.jid})
+        await self.jobs.write_state(conn, list(touched.values()))
+        await self.jobs.apply_effects(conn, effects)
+        if republish:
+            await run(conn, store.publish_statement(republish))
+        if dead:
+            await run(conn, store.dead_letter_statement(self.app_id, dead))
+        await conn.execute(store._sql("ack_locked"), self.app_id, ids)
+        self.stats.steps += 1
+        self.stats.messages += len(ids)
+        if republish:
+            # This runs on the driver's asyncio side: hand the wake-up to trio rather than touch its Event here.
+            self.jobs.db.bridge.to_trio(self.wake)
 
     async def _route(self, conn: Connection, app: AppVersion,
                      messages: list[StreamMessage | None]) -> list[StreamMessage | None]:
@@ -261,7 +280,7 @@ class Engine(Actor):
         meta = message.metadata
         detached = meta.await_ is False
         ctx = start_job(app, meta.topic, dict(message.data), env=env, new_guid=self.new_guid,
-                        settings=self.engine_settings,
+                        settings=self.engine_settings, default_job_id=child_job_id(meta.guid),
                         lineage=Lineage(parent_jid=meta.jid, parent_gid=meta.gid, parent_dad=meta.dad,
                                         parent_aid=meta.aid, detached=detached,
                                         origin_id=None))

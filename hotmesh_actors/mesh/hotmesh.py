@@ -46,7 +46,7 @@ from hotmesh_actors.mesh.engine import Engine
 from hotmesh_actors.mesh.export import export_job
 from hotmesh_actors.mesh.worker import Worker, WorkerActor
 from hotmesh_actors.settings import Settings
-from hotmesh_actors.store.apps import VersionCache, activate_version, save_version
+from hotmesh_actors.store.apps import VersionCache, activate_version, register_connection, save_version
 from hotmesh_actors.store.driver import Connection, Database, Listener
 from hotmesh_actors.store.jobs import JobStore, run
 from hotmesh_actors.store.migrations import migrate_app
@@ -119,12 +119,19 @@ class HotMesh:
         grace period, and closes the connections.
         """
         config = MeshConfig(app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings, guid=guid)
-        async with trio.open_nursery() as nursery:
-            mesh = await nursery.start(cls.serve, config)
-            try:
-                yield mesh
-            finally:
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                mesh = await nursery.start(cls.serve, config)
+                try:
+                    yield mesh
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # One failure (a bad DSN, an invalid app id) surfaces as itself, not wrapped in nursery groups.
+            single = _sole_exception(group)
+            if single is None:
+                raise
+            raise single from None
 
     @classmethod
     async def serve(cls, config: MeshConfig, *, task_status: trio.TaskStatus[HotMesh] = trio.TASK_STATUS_IGNORED,
@@ -140,6 +147,10 @@ class HotMesh:
             await migrate_app(db, config.app_id)
             mesh = cls(app_id=config.app_id, db=db, listener=listener, settings=settings,
                        guid=config.guid or new_guid())
+            active = await mesh.versions.refresh()
+            roles = (["engine"] if config.engine else []) + [f"worker:{w.topic}" for w in config.workers]
+            await register_connection(db, mesh.guid, config.app_id, ",".join(roles) or "client",
+                                      active.version if active else None)
             await listener.add(quorum_channel(config.app_id, mesh.guid), mesh._on_own_channel)
             await listener.add(quorum_channel(config.app_id), mesh._on_broadcast)
             async with trio.open_nursery() as nursery:
@@ -157,7 +168,10 @@ class HotMesh:
                         mesh.workers.append(actor)
                         await supervisor.start(actor)
                     task_status.started(mesh)
-                    await trio.sleep_forever()
+                    try:
+                        await trio.sleep_forever()
+                    finally:
+                        mesh._nursery = None  # late notifications must not start tasks in a closing nursery
 
     # -- deploy and activate ----------------------------------------------------------------------------
 
@@ -244,8 +258,8 @@ class HotMesh:
         jid = str(message.get("topic", ""))
         output = message.get("job") or {}
         if message.get("_ref"):
-            assert self._nursery is not None
-            self._nursery.start_soon(self._resolve_ref, jid)
+            if self._nursery is not None:
+                self._nursery.start_soon(self._resolve_ref, jid)
             return
         self._deliver(jid, output)
 
@@ -418,6 +432,21 @@ class HotMesh:
         state = await self._load(job_id)
         app = await self.versions.active()
         return export_job(app, state)
+
+
+def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The only exception inside (possibly nested) groups, or None when there are several."""
+    leaves: list[BaseException] = []
+
+    def collect(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                collect(inner)
+        else:
+            leaves.append(error)
+
+    collect(group)
+    return leaves[0] if len(leaves) == 1 else None
 
 
 def _output_of(state: JobState) -> JobOutput:

@@ -18,11 +18,13 @@ import attrs
 
 from hotmesh_actors.clock import new_guid
 from hotmesh_actors.core.durations import RetryPolicy
+from hotmesh_actors.core.keys import job_key
 from hotmesh_actors.core.messages import MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.errors import HotMeshError, InvalidPayloadError
 from hotmesh_actors.mesh.consumer import StreamConsumer
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.driver import Listener, Statement
+from hotmesh_actors.store.queries import app_schema, bind, quote_ident
 from hotmesh_actors.store.streams import ClaimedMessage, Outgoing, StreamStore
 
 JSON = Any
@@ -33,11 +35,17 @@ NO_RETRY = RetryPolicy(maximum_attempts=1)
 
 @attrs.frozen(kw_only=True)
 class StreamResponse:
-    """An explicit worker reply: `status` success | pending | error, a `code` that routes transitions."""
+    """An explicit worker reply: `status` success | pending | error, a `code` that routes transitions.
+
+    `statements` are SQL statements (`Statement(sql, args, "execute")`) committed in the same transaction as
+    the reply and the ack of the request: a side effect in your own tables of the same database then happens
+    exactly once, even if this worker is killed and the request redelivered.
+    """
 
     data: dict[str, JSON] = attrs.field(factory=dict)
     status: MessageStatus | str = MessageStatus.SUCCESS
     code: int = 200
+    statements: Sequence[Statement] = ()
 
 
 Callback = Callable[[StreamMessage], Awaitable["dict[str, JSON] | StreamResponse | None"]]
@@ -103,9 +111,14 @@ class WorkerActor(StreamConsumer):
         super().__init__(store=worker_streams, stream_name=worker.topic, handler=self._handle_request,
                          settings=settings, listener=listener, concurrency=worker.concurrency,
                          on_exhausted=self._error_reply, retry_policy=worker.retry_policy or NO_RETRY)
+        self._job_status_sql = bind("jobs", "job_status", schema=quote_ident(app_schema(engine_streams.app_id)),
+                                    engine=engine_streams.table)
 
     async def _handle_request(self, claimed: ClaimedMessage) -> Sequence[Statement] | None:
         request = claimed.message
+        if (claimed.redelivered or claimed.retry_attempt > 0) and await self._job_finished(request.metadata.jid):
+            # Liveness guard (SPEC §2.5): a retried or reclaimed request of a finished job is not run again.
+            return None
         reply = _reply(await self.worker.callback(request))
         if reply is None:
             return None
@@ -113,7 +126,13 @@ class WorkerActor(StreamConsumer):
         if status is MessageStatus.ERROR:
             raise WorkerFailure(reply.code, {"message": str(reply.data.get("message", "worker error")),
                                              "code": reply.code, **reply.data})
-        return [self._publish(request, reply.data, status, reply.code)]
+        return [*reply.statements, self._publish(request, reply.data, status, reply.code)]
+
+    async def _job_finished(self, jid: str) -> bool:
+        if not jid:
+            return False
+        status = await self.store.db.fetchval(self._job_status_sql, job_key(self.engine_streams.app_id, jid))
+        return status is not None and status <= 0
 
     def _error_reply(self, claimed: ClaimedMessage, failure: BaseException | None) -> Sequence[Statement]:
         if failure is None:

@@ -30,6 +30,11 @@ async def activate_version(db: Database, app_id: str, version: str) -> bool:
     return bool(rows)
 
 
+async def register_connection(db: Database, guid: str, app_id: str, role: str, version: str | None) -> None:
+    """Record this point of presence in `public.hmsh_connections` (one row per engine or worker guid)."""
+    await db.execute(_sql("register_connection"), guid, app_id, role, version)
+
+
 class VersionCache:
     """The active AppVersion of one app, compiled once per version and refreshed on demand."""
 

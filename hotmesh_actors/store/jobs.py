@@ -150,6 +150,7 @@ class JobStore:
             elif isinstance(effect, PurgeJob):
                 await run(conn, self.engine_streams.purge_job_statement(effect.jid))
                 await run(conn, self.worker_streams.purge_job_statement(effect.jid))
+                await conn.execute(self.sql("cancel_escalations"), self.app_id, effect.jid)
         if engine:
             await run(conn, self.engine_streams.publish_statement(engine))
         if worker:

@@ -106,12 +106,15 @@ class StreamStore:
         return Statement(self._sql("ack"), (stream_name, list(ids), consumer), "fetch", require_rows=True)
 
     def retry_statement(
-        self, claimed: ClaimedMessage, consumer: str, message: StreamMessage, delay_s: float
+        self, claimed: ClaimedMessage, consumer: str, message: StreamMessage, delay_s: float,
+        policy: RetryPolicy | None = None,
     ) -> Statement:
-        """Ack `claimed` and re-publish `message` as a new row visible after `delay_s`."""
+        """Ack `claimed` and re-publish `message` as a new row visible after `delay_s`, recording `policy`."""
+        policy = policy or claimed.retry_policy
         return Statement(
             self._sql("retry"),
-            (claimed.stream_name, claimed.id, consumer, to_wire(message), delay_s),
+            (claimed.stream_name, claimed.id, consumer, to_wire(message), delay_s, policy.maximum_attempts,
+             policy.backoff_coefficient, int(policy.maximum_interval), policy.initial_interval),
             "fetch",
             require_rows=True,
         )

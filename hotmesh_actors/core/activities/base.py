@@ -101,8 +101,13 @@ def finish_activity(
     hook_data: dict[str, JSON] | None = None,
     code: int = 200,
     status: MessageStatus = MessageStatus.SUCCESS,
+    child_index: int = 0,
 ) -> bool:
-    """Bind the finished activity's data, choose transitions, settle the semaphore; True if the job closed."""
+    """Bind the finished activity's data, choose transitions, settle the semaphore; True if the job closed.
+
+    `child_index` places the children's dimension (`<dad>,<index>`): an activity that replies `pending`
+    several times spawns each round of children in its own dimension.
+    """
     job = ctx.job
     for key, value in (output_data or {}).items():
         job.set_activity(activity.id, dad, "output", "data", key, value)
@@ -116,18 +121,23 @@ def finish_activity(
     children = ctx.choose_children(activity, dad, code, context)
     error_terminal = status is MessageStatus.ERROR and not children
     if error_terminal:
-        _record_error(ctx, activity, dad, output_data or {}, code)
+        record_error(ctx, activity, dad, output_data or {}, code)
     pending = status is MessageStatus.PENDING or code == 202
     delta = len(children) if pending else len(children) - 1
-    ctx.spawn(children, dad)
-    emit = ctx.emits(activity, context)
-    if pending:
-        emit = True
+    ctx.spawn(children, dad, child_index)
+    emit = ctx.emits(activity, context) or pending
     return ctx.settle(guid, delta, activity=None if pending else activity, dad=dad,
-                      force_complete=error_terminal, emit=emit)
+                      force_complete=error_terminal, emit=emit, threshold=ctx.status_threshold(activity, context))
 
 
-def _record_error(ctx: StepContext, activity: Activity, dad: str, data: dict[str, JSON], code: int) -> None:
+def reply_index(ctx: StepContext, activity: Activity, dad: str) -> int:
+    """Which reply this Leg 2 is (0 for the first): the children's dimension index."""
+    entries = L.ActivityLedger(ctx.job.ledger(activity.id, dad)).leg2_entries
+    seeded = 1 if activity.cycle else 0  # a cycle target's counter starts pre-seeded at 1
+    return max(0, entries - 1 - seeded)
+
+
+def record_error(ctx: StepContext, activity: Activity, dad: str, data: dict[str, JSON], code: int) -> None:
     """An unrouted error ends the job in error: `$error` in job data, `metadata.err` set (SPEC §3.5)."""
     message = data.get("message") if isinstance(data.get("message"), str) else f"activity {activity.id} failed"
     error = {"message": message, "code": code, "stack": data.get("stack"), "job_id": ctx.job.jid,

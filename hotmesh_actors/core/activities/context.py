@@ -9,6 +9,7 @@ with the GUID ledger, and the job-completion tasks.
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -19,13 +20,13 @@ from hotmesh_actors.core import ledger as L
 from hotmesh_actors.core.activities.effects import Effect, Notify, Publish, StreamTarget
 from hotmesh_actors.core.graph.frozen import thaw
 from hotmesh_actors.core.graph.model import Activity, AppVersion
-from hotmesh_actors.core.jobstate import JobState, child_dad, dad_prefix
+from hotmesh_actors.core.jobstate import JobState, dad_prefix
 from hotmesh_actors.core.keys import compact_timestamp, quorum_channel
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.core.pipe import UNDEFINED, PipeEnv, compile_conditions, compile_value
 from hotmesh_actors.core.pipe.conditions import CompiledConditions
 from hotmesh_actors.core.pipe.evaluator import Node
-from hotmesh_actors.core.pipe.jsvalues import truthy
+from hotmesh_actors.core.pipe.jsvalues import to_number, truthy
 
 JSON = Any
 
@@ -179,13 +180,13 @@ class StepContext:
                 chosen.append(edge.to)
         return chosen
 
-    def spawn(self, children: list[str], dad: str) -> None:
-        """Queue Leg 1 of each child, one level deeper."""
+    def spawn(self, children: list[str], dad: str, index: int = 0) -> None:
+        """Queue Leg 1 of each child, one level deeper at `index` (a pending activity's n-th reply uses n)."""
         for child in children:
-            self.transitions.append(PendingTransition(aid=child, dad=child_dad(dad), guid=self.new_guid()))
+            self.transitions.append(PendingTransition(aid=child, dad=f"{dad},{index}", guid=self.new_guid()))
 
     def settle(self, guid: str, delta: int, *, activity: Activity | None, dad: str,
-               force_complete: bool = False, emit: bool = False) -> bool:
+               force_complete: bool = False, emit: bool = False, threshold: int = 0) -> bool:
         """Apply a semaphore delta under the message's GUID ledger; run completion when the job closes.
 
         Returns True when this message closed the job. Steps 1-3 of the collation protocol share this
@@ -193,7 +194,7 @@ class StepContext:
         """
         guid_ledger = L.GuidLedger(self.job.guid_ledger(guid) or 0)
         guid_ledger = guid_ledger.mark(1).mark(2)
-        update = L.apply_semaphore(self.job.status, delta)
+        update = L.apply_semaphore(self.job.status, delta, threshold)
         self.job.add_status(delta)
         if update.hit:
             guid_ledger = guid_ledger.close_job()
@@ -278,6 +279,13 @@ class StepContext:
         """Queue a message for this app's engine stream."""
         self.effects.append(Publish(target=StreamTarget.ENGINE, stream_name=self.app.app_id, message=message,
                                     delay_s=delay_s))
+
+    def status_threshold(self, activity: Activity, context: dict[str, JSON]) -> int:
+        """The activity's `statusThreshold` (Dynamic Activation Control; default 0)."""
+        if activity.status_threshold is None:
+            return 0
+        value = to_number(self.resolve(activity.status_threshold, context))
+        return 0 if math.isnan(value) else int(value)
 
     def emits(self, activity: Activity, context: dict[str, JSON]) -> bool:
         """True when the activity's `emit` pipe says to publish interim job state."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hotmesh_actors.core import ledger as L
 from hotmesh_actors.core.activities import awaiter, cycle, hook, interrupt, signal, worker
 from hotmesh_actors.core.activities.base import DONE, Outcome, Verdict
 from hotmesh_actors.core.activities.context import PendingTransition, StepContext
@@ -35,11 +36,15 @@ def run_message(ctx: StepContext, message: StreamMessage) -> Outcome:
     except KeyError:
         return Outcome(Verdict.DROP, f"activity {meta.aid!r} is not in the active version")
     if message.type is MessageType.TRANSITION:
+        if job.guid_ledger(meta.guid) is not None:
+            return Outcome(Verdict.DROP, "collation fault: inactive (transition already processed)")
         data = message.data
         reentry = bool(data.get("$cycle"))
         overrides = data.get("overrides") if reentry and isinstance(data.get("overrides"), dict) else None
         outcome = enter(ctx, PendingTransition(aid=activity.id, dad=meta.dad, guid=meta.guid, data=overrides,
                                                reentry=reentry))
+        if outcome.verdict is Verdict.DONE and job.guid_ledger(meta.guid) is None:
+            job.set_guid_ledger(meta.guid, L.GuidLedger().mark(1).mark(2).value)
     elif message.type in LEG2_TYPES:
         outcome = leg2(ctx, activity, message)
     else:
@@ -62,6 +67,13 @@ def enter(ctx: StepContext, pending: PendingTransition) -> Outcome:
     """Leg 1 of an activity (a transition into it)."""
     activity = ctx.app.activity(pending.aid)
     kind = activity.type
+    if activity.status_threshold is not None and not pending.reentry:
+        threshold = ctx.status_threshold(activity, ctx.mapping_context(activity, pending.dad))
+        if threshold > 0 and ctx.job.status <= threshold:
+            # Dynamic Activation Control (SPEC §1.7): only this branch is left, so the job exits early.
+            if ctx.job.status == threshold:
+                ctx.settle(pending.guid, -threshold, activity=None, dad=pending.dad)
+            return Outcome(Verdict.DONE, "status threshold reached: early exit")
     if kind == "worker":
         return worker.leg1(ctx, activity, pending.dad)
     if kind == "await":

@@ -17,12 +17,13 @@ from hotmesh_actors.core import ledger as L
 from hotmesh_actors.core.activities.base import (
     DONE,
     Outcome,
-    Verdict,
     complete_leg1,
     enter_leg1,
     enter_leg2,
     fault_outcome,
     finish_activity,
+    record_error,
+    reply_index,
 )
 from hotmesh_actors.core.activities.context import StepContext
 from hotmesh_actors.core.activities.effects import DeleteSignal, DisarmTimer, RegisterSignal
@@ -45,9 +46,13 @@ def leg1(ctx: StepContext, activity: Activity, dad: str, guid: str, overrides: d
         if fault is not None:
             return fault_outcome(fault)
         index = counted.leg2_entries - 1
-        if index > ctx.settings.max_cycles:
-            return Outcome(Verdict.DROP, f"cycle limit {ctx.settings.max_cycles} exceeded at {activity.id}")
         ctx.job.set_ledger(activity.id, base, counted.value)
+        if index > ctx.settings.max_cycles:
+            # Too many iterations: end the job in error rather than loop for ever or stall.
+            record_error(ctx, activity, dad, {"message": f"cycle limit {ctx.settings.max_cycles} exceeded at "
+                                                         f"{activity.id} (HMSH_MAX_CYCLES)"}, 500)
+            ctx.settle(guid, -1, activity=None, dad=dad, force_complete=True)
+            return DONE
         dad = with_last_index(dad, index)
     fault = enter_leg1(ctx, activity, dad)
     if fault is not None:
@@ -100,7 +105,8 @@ def leg2(ctx: StepContext, activity: Activity, message: StreamMessage) -> Outcom
                 ctx.effects.append(DeleteSignal(key=key))
             ctx.effects.append(DisarmTimer(jid=ctx.job.jid, aid=activity.id, dad=dad))
     finish_activity(ctx, activity, dad, meta.guid, hook_data=hook_data, code=message.code,
-                    status=MessageStatus.PENDING if keep_open else MessageStatus.SUCCESS)
+                    status=MessageStatus.PENDING if keep_open else MessageStatus.SUCCESS,
+                    child_index=reply_index(ctx, activity, dad))
     if not keep_open and not activity.cycle:
         # Close the hook so the losing leg (a late timer or signal) is refused as inactive.
         ledger = L.ActivityLedger(ctx.job.ledger(activity.id, dad)).finalize()

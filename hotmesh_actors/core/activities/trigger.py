@@ -46,19 +46,21 @@ def start_job(
     new_guid: Callable[[], str],
     settings: EngineSettings | None = None,
     job_id: str | None = None,
+    default_job_id: str | None = None,
     engine_guid: str | None = None,
     lineage: Lineage | None = None,
     entity: str | None = None,
 ) -> StepContext:
     """Run the trigger of the graph subscribed to `topic`; returns the step (new JobState + effects).
 
+    The job id is `job_id`, else the trigger's `stats.id` pipe, else `default_job_id`, else a new guid.
     Raises KeyError when no graph subscribes to `topic`.
     """
     graph = app.graph_for(topic)
     trigger = app.activity(graph.trigger)
     lineage = lineage or Lineage()
-    probe = {trigger.id: {"output": {"data": data}}, "$self": {"output": {"data": data}},
-             "$job": {"data": {}, "metadata": {}}}
+    own = {"input": {"data": data}, "output": {"data": data}}
+    probe = {trigger.id: own, "$self": own, "$job": {"data": {}, "metadata": {}}}
     scratch = StepContext(app=app, job=JobState(key="", jid="", status=0), env=env, new_guid=new_guid,
                           settings=settings or EngineSettings())
     jid = job_id
@@ -67,7 +69,7 @@ def start_job(
         if resolved is not UNDEFINED and resolved is not None and resolved != "":
             jid = to_string(resolved)
     if not jid:
-        jid = new_guid()
+        jid = default_job_id or new_guid()
     if entity is None and trigger.entity is not None:
         resolved_entity = scratch.resolve(trigger.entity, probe)
         entity = None if resolved_entity in (UNDEFINED, None) else to_string(resolved_entity)
@@ -95,7 +97,7 @@ def start_job(
         job.set_activity(trigger.id, dad, "output", "metadata", key, value)
     for key, value in data.items():
         job.set_activity(trigger.id, dad, "output", "data", key, value)
-    context = ctx.mapping_context(trigger, dad)
+    context = ctx.mapping_context(trigger, dad, input={"data": data})
     for key, value in ctx.resolve_map(trigger.output_maps, context).items():
         job.set_activity(trigger.id, dad, "output", "data", key, value)
     ctx.bind_job_maps(trigger, context)

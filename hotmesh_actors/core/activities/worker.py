@@ -15,6 +15,7 @@ from hotmesh_actors.core.activities.base import (
     enter_leg2,
     fault_outcome,
     finish_activity,
+    reply_index,
 )
 from hotmesh_actors.core.activities.context import StepContext
 from hotmesh_actors.core.activities.effects import Publish, StreamTarget
@@ -55,5 +56,5 @@ def leg2(ctx: StepContext, activity: Activity, message: StreamMessage) -> Outcom
     if fault is not None:
         return fault_outcome(fault)
     finish_activity(ctx, activity, meta.dad, meta.guid, output_data=dict(message.data), code=message.code,
-                    status=message.status)
+                    status=message.status, child_index=reply_index(ctx, activity, meta.dad))
     return DONE

@@ -21,6 +21,10 @@ WHERE key = $1
 ORDER BY created_at DESC
 LIMIT 1;
 
+-- name: job_status
+-- The semaphore of a job's newest row (NULL when the job does not exist).
+SELECT status FROM {schema}.jobs WHERE key = $1 ORDER BY created_at DESC LIMIT 1;
+
 -- name: insert_job
 -- The BEFORE trigger raises unique_violation ('Duplicate job: <key>') when a live row has this key.
 INSERT INTO {schema}.jobs (id, key, entity, origin_id, parent_id, status, expired_at)
@@ -78,3 +82,8 @@ WHERE (stream_name, id) IN (
 
 -- name: delete_job
 DELETE FROM {schema}.jobs WHERE key = $1;
+
+-- name: cancel_escalations
+-- An interrupted job's open escalations are cancelled in the same transaction (SPEC §2.9).
+UPDATE public.hmsh_escalations SET status = 'cancelled', updated_at = now()
+WHERE app_id = $1 AND workflow_id = $2 AND status = 'pending';

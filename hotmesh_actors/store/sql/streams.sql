@@ -59,8 +59,14 @@ UPDATE {table} SET expired_at = now()
 WHERE stream_name = $1 AND id = ANY($2::bigint[]) AND reserved_by = $3 AND expired_at IS NULL
 RETURNING id;
 
+-- name: ack_locked
+-- Ack rows this transaction holds locked (an engine step), whoever reserved them.
+UPDATE {table} SET expired_at = now()
+WHERE stream_name = $1 AND id = ANY($2::bigint[]) AND expired_at IS NULL;
+
 -- name: retry
--- Ack row $2 and re-publish it as a new row with message $4, visible after $5 seconds, one attempt later.
+-- Ack row $2 and re-publish it as a new row with message $4, visible after $5 seconds, one attempt later,
+-- carrying the retry policy ($6 attempts, $7 coefficient, $8 cap seconds, $9 initial seconds) that decided it.
 WITH old AS (
     UPDATE {table} SET expired_at = now()
     WHERE stream_name = $1 AND id = $2 AND reserved_by = $3 AND expired_at IS NULL
@@ -70,8 +76,7 @@ INSERT INTO {table} (stream_name, jid, aid, dad, msg_type, topic, workflow_name,
                      visible_at, max_retry_attempts, backoff_coefficient, maximum_interval_seconds,
                      initial_interval_seconds, retry_attempt)
 SELECT stream_name, jid, aid, dad, msg_type, topic, workflow_name, $4, priority,
-       now() + make_interval(secs => $5), max_retry_attempts, backoff_coefficient,
-       maximum_interval_seconds, initial_interval_seconds, retry_attempt + 1
+       now() + make_interval(secs => $5), $6, $7, $8, $9, retry_attempt + 1
 FROM old
 RETURNING id;
 
@@ -82,9 +87,11 @@ WHERE stream_name = $1 AND id = ANY($2::bigint[]) AND expired_at IS NULL
 RETURNING id;
 
 -- name: purge_job
--- Expire every live row (queued, leased or delayed) that belongs to job $1.
+-- Expire every live row (queued, leased or delayed) that belongs to job $1. Rows another transaction holds
+-- are skipped, not waited for (that step holds or wants the job lock; it finds the job inactive and drops them).
 UPDATE {table} SET expired_at = now()
-WHERE jid = $1 AND expired_at IS NULL;
+WHERE (stream_name, id) IN (
+    SELECT stream_name, id FROM {table} WHERE jid = $1 AND expired_at IS NULL FOR UPDATE SKIP LOCKED);
 
 -- name: depth
 -- Live (unacked) rows of stream $1.
