@@ -1,0 +1,137 @@
+"""Helpers shared by the engine conformance tests (SPEC §11): graphs with the app id substituted, a fast
+mesh, gated workers, polling, and catalog queries."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import trio
+
+from hotmesh_actors import HotMesh, Worker
+from hotmesh_actors.core.messages import StreamMessage
+from hotmesh_actors.settings import Settings
+from hotmesh_actors.store.queries import app_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+GRAPHS = ROOT / "graphs"
+
+FAST = Settings(fidelity_seconds=1, fallback_poll_s=1)
+"""Settings for tests: 1 s timer fidelity and a 1 s fallback poll."""
+
+_APP_LINE = re.compile(r"^(\s*)id:\s*\S+\s*$", re.M)
+
+
+def graph_yaml(name: str, app_id: str) -> str:
+    """The YAML of `graphs/<name>` (e.g. `abc/v5.yaml`, `order.yaml`) as inline text for `app_id`.
+
+    Leading comments are dropped (inline YAML must start with `app:`) and the app's `id:` line — the
+    first one — is replaced.
+    """
+    text = (GRAPHS / name).read_text("utf-8")
+    text = text[text.index("app:"):]
+    replaced, count = _APP_LINE.subn(lambda m: f"{m.group(1)}id: {app_id}", text, count=1)
+    assert count == 1, f"no app id line in {name}"
+    return replaced
+
+
+@asynccontextmanager
+async def open_mesh(app_id: str, dsn: str, workers: Sequence[Worker] = (), *,
+                    settings: Settings = FAST) -> AsyncIterator[HotMesh]:
+    """`HotMesh.open` with the test settings."""
+    async with HotMesh.open(app_id=app_id, dsn=dsn, workers=workers, settings=settings) as mesh:
+        yield mesh
+
+
+async def deploy_and_activate(mesh: HotMesh, yaml_text: str, version: str) -> None:
+    """Deploy inline YAML and activate `version`."""
+    await mesh.deploy(yaml_text)
+    assert await mesh.activate(version)
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float = 5.0,
+                     interval: float = 0.02, what: str = "condition") -> None:
+    """Poll an async predicate until it holds; fail (trio.TooSlowError) after `timeout` seconds."""
+    try:
+        with trio.fail_after(timeout):
+            while not await predicate():
+                await trio.sleep(interval)
+    except trio.TooSlowError:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
+
+
+async def wait_status(mesh: HotMesh, jid: str, expected: int, *, timeout: float = 5.0) -> None:
+    """Wait until the job's semaphore equals `expected`."""
+    async def holds() -> bool:
+        return await mesh.get_status(jid) == expected
+
+    await wait_until(holds, timeout=timeout, what=f"jobs.status == {expected} for {jid}")
+
+
+class GatedWorkers:
+    """Worker callbacks that record each call and hold it until the test opens the call's gate.
+
+    A gate is named by the activity id (`msg.metadata.aid`); `reply(msg)` builds the response.
+    """
+
+    def __init__(self, reply: Callable[[StreamMessage], dict[str, Any]] | None = None,
+                 *, gated: Sequence[str] = ()) -> None:
+        self.reply = reply or (lambda msg: {"data": {}})
+        self.calls: list[StreamMessage] = []
+        self.gates: dict[str, trio.Event] = {aid: trio.Event() for aid in gated}
+
+    def open(self, aid: str) -> None:
+        self.gates.setdefault(aid, trio.Event()).set()
+
+    def open_all(self) -> None:
+        for gate in self.gates.values():
+            gate.set()
+
+    def aids(self) -> list[str]:
+        return [call.metadata.aid for call in self.calls]
+
+    async def __call__(self, msg: StreamMessage) -> dict[str, Any]:
+        self.calls.append(msg)
+        gate = self.gates.get(msg.metadata.aid)
+        if gate is not None:
+            await gate.wait()
+        return self.reply(msg)
+
+    async def called(self, aid: str, *, times: int = 1, timeout: float = 5.0) -> None:
+        async def holds() -> bool:
+            return self.aids().count(aid) >= times
+
+        await wait_until(holds, timeout=timeout, what=f"worker call for {aid}")
+
+
+def schema_of(app_id: str) -> str:
+    return app_schema(app_id)
+
+
+async def partition_info(mesh_db: Any, schema: str, table: str) -> tuple[str | None, int]:
+    """(`partstrat` of the table — 'h' for hash —, number of partitions)."""
+    strategy = await mesh_db.fetchval(
+        "SELECT p.partstrat::text FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2", schema, table)
+    count = await mesh_db.fetchval(
+        "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhparent "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2", schema, table)
+    return strategy, int(count)
+
+
+async def _admin(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def admin_sql(dsn: str, sql: str) -> None:
+    """Run one statement on `dsn` (e.g. CREATE DATABASE) from a thread, outside trio."""
+    await trio.to_thread.run_sync(lambda: asyncio.run(_admin(dsn, sql)))
