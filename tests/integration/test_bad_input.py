@@ -1,0 +1,390 @@
+"""Bad input is refused with a typed error, or absorbed harmlessly; it never corrupts a job or kills an actor."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from hotmesh_actors import HotMesh, Worker
+from hotmesh_actors.core.messages import StreamMessage
+from hotmesh_actors.errors import (
+    DatabaseUnavailableError,
+    GraphValidationError,
+    InvalidPayloadError,
+    JobAlreadyCompletedError,
+    JobFailedError,
+    JobNotFoundError,
+    UnknownTopicError,
+)
+from hotmesh_actors.store.driver import Database
+
+from . import collation_kit as K
+
+ENGINE = "engine_streams"
+WORKER = "worker_streams"
+
+GRAPHS = """
+- subscribes: x.test
+  expire: 120
+  activities:
+    t1:
+      type: trigger
+    a1:
+      type: worker
+      topic: x.work
+      job:
+        maps:
+          y: '{$self.output.data.y}'
+  transitions:
+    t1:
+      - to: a1
+- subscribes: x.wait
+  expire: 120
+  activities:
+    t2:
+      type: trigger
+    h1:
+      type: hook
+      job:
+        maps:
+          approved: '{$self.hook.data.approved}'
+  transitions:
+    t2:
+      - to: h1
+  hooks:
+    x.go:
+      - to: h1
+        conditions:
+          match:
+            - expected: '{$job.metadata.jid}'
+              actual: '{$self.hook.data.id}'
+"""
+
+
+class Callback:
+    """A worker callback whose behaviour a test switches; counts calls; may block until released."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.result: Any = {"data": {"y": 1}}
+        self.error: BaseException | None = None
+        self.release = trio.Event()
+        self.release.set()
+        self.entered = trio.Event()
+
+    async def __call__(self, msg: StreamMessage) -> Any:
+        self.calls += 1
+        self.entered.set()
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _open(app_id: str, pg_dsn: str, callback: Callback | None = None) -> Any:
+    workers = [Worker("x.work", callback)] if callback is not None else []
+    return HotMesh.open(app_id=app_id, dsn=pg_dsn, workers=workers, settings=K.settings())
+
+
+async def _ready(mesh: HotMesh) -> None:
+    await mesh.deploy(K.app_yaml(mesh.app_id, GRAPHS))
+    assert await mesh.activate("1")
+
+
+async def _job_count(mesh: HotMesh) -> int:
+    count: int = await mesh.db.fetchval(f"SELECT count(*) FROM {K.schema(mesh.app_id)}.jobs")
+    return count
+
+
+async def _stream_count(mesh: HotMesh) -> int:
+    count: int = await mesh.db.fetchval(
+        f"SELECT (SELECT count(*) FROM {K.schema(mesh.app_id)}.engine_streams)"
+        f" + (SELECT count(*) FROM {K.schema(mesh.app_id)}.worker_streams)")
+    return count
+
+
+class Opaque:
+    """Not JSON."""
+
+
+BAD_PAYLOADS = [
+    {"x": Opaque()},
+    {"x": {1, 2}},
+    {"x": b"bytes"},
+    {"x": math.nan},
+    {"x": [1, {"deep": Opaque()}]},
+    ["not", "an", "object"],
+    "text",
+]
+
+
+async def test_non_json_payloads_are_refused_and_nothing_is_written(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        jobs, rows = await _job_count(mesh), await _stream_count(mesh)
+        for payload in BAD_PAYLOADS:
+            with pytest.raises(InvalidPayloadError):
+                await mesh.pub("x.test", payload)  # type: ignore[arg-type]
+            with pytest.raises(InvalidPayloadError):
+                await mesh.pubsub("x.test", payload, timeout=2)  # type: ignore[arg-type]
+            with pytest.raises(InvalidPayloadError):
+                await mesh.signal("x.go", payload)  # type: ignore[arg-type]
+        assert (await _job_count(mesh), await _stream_count(mesh)) == (jobs, rows)
+        # and the mesh still works
+        output = await mesh.pubsub("x.test", {"ok": True}, timeout=10)
+        assert output["data"] == {"y": 1}
+
+
+async def test_unknown_topics_raise_unknown_topic_error(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        with pytest.raises(UnknownTopicError):
+            await mesh.pub("x.nope", {})
+        with pytest.raises(UnknownTopicError):
+            await mesh.pubsub("x.nope", {}, timeout=2)
+        with pytest.raises(UnknownTopicError):
+            await mesh.signal("x.nope", {"id": "whatever"})
+        with pytest.raises(UnknownTopicError):
+            await mesh.signal("x.test", {"id": "whatever"})  # a graph topic is not a hook topic
+        assert await _job_count(mesh) == 0
+
+
+async def test_signal_to_a_finished_job_is_harmless(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        jid = await mesh.pub("x.wait", {})
+        await K.wait_until(lambda: _hook_registered(mesh, jid), what="the hook waits for its signal")
+        await mesh.signal("x.go", {"id": jid, "approved": True})
+        await K.wait_until(lambda: _status(mesh, jid, 0), what="the job completes")
+        before_attributes = await K.attributes(mesh, jid)
+        before_row = await K.job_row(mesh, jid)
+
+        late = await mesh.signal("x.go", {"id": jid, "approved": False})  # no error for the caller
+        unknown = await mesh.signal("x.go", {"id": "no-such-job", "approved": False})
+        for guid in (late, unknown):
+            await K.wait_until(lambda guid=guid: _signal_acked(mesh, guid), what="the late signal is consumed")
+        assert await K.attributes(mesh, jid) == before_attributes
+        after_row = await K.job_row(mesh, jid)
+        assert (after_row["status"], after_row["expired_at"]) == (0, before_row["expired_at"])
+        assert (await mesh.get_state("x.wait", jid))["data"] == {"approved": True}
+        # buffered as a pending signal that expires, never delivered to the finished job
+        rows = await mesh.db.fetch(
+            f"SELECT key, value, expiry > now() AS live, expiry < now() + interval '601 seconds' AS bounded "
+            f"FROM {K.schema(app_id)}.signal_registry")
+        assert sorted(row["key"] for row in rows) == sorted(f"signals:x.go:{key}" for key in (jid, "no-such-job"))
+        for row in rows:
+            assert row["value"].startswith("$pending::"), dict(row)
+            assert row["live"] and row["bounded"], dict(row)
+        for row in await K.stream_rows(mesh, ENGINE):
+            assert row["dead_lettered_at"] is None
+
+
+async def _hook_registered(mesh: HotMesh, jid: str) -> bool:
+    count: int = await mesh.db.fetchval(
+        f"SELECT count(*) FROM {K.schema(mesh.app_id)}.signal_registry WHERE key LIKE $1", f"%{jid}")
+    return count == 1
+
+
+async def _status(mesh: HotMesh, jid: str, value: int) -> bool:
+    return await mesh.get_status(jid) == value
+
+
+async def _signal_acked(mesh: HotMesh, guid: str) -> bool:
+    for row in await K.stream_rows(mesh, ENGINE, msg_type="webhook"):
+        if K.message_of(row)["metadata"]["guid"] == guid:
+            return row["expired_at"] is not None
+    return False
+
+
+async def test_interrupting_a_completed_job(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        output = await mesh.pubsub("x.test", {}, timeout=10)
+        jid = output["metadata"]["jid"]
+        before = await K.attributes(mesh, jid)
+        with pytest.raises(JobAlreadyCompletedError, match=f"Job {jid} already completed"):
+            await mesh.interrupt("x.test", jid)
+        await mesh.interrupt("x.test", jid, suppress=True)  # no error
+        assert await mesh.get_status(jid) == 0
+        assert await K.attributes(mesh, jid) == before
+
+
+async def test_interrupting_a_completed_and_expired_job(pg_dsn: str, app_id: str) -> None:
+    async with HotMesh.open(app_id=app_id, dsn=pg_dsn, workers=[Worker("x.work", Callback())],
+                            settings=K.settings()) as mesh:
+        await mesh.deploy(K.app_yaml(app_id, GRAPHS.replace("expire: 120", "expire: 1", 1)))
+        assert await mesh.activate("1")
+        output = await mesh.pubsub("x.test", {}, timeout=10)
+        jid = output["metadata"]["jid"]
+        await K.wait_until(lambda: _expired(mesh, jid), what="the finished job's row expires")
+        with pytest.raises(JobAlreadyCompletedError):
+            await mesh.interrupt("x.test", jid)
+        await mesh.interrupt("x.test", jid, suppress=True)
+        assert await mesh.get_status(jid) == 0
+
+
+async def _expired(mesh: HotMesh, jid: str) -> bool:
+    expired: bool = await mesh.db.fetchval(
+        f"SELECT expired_at <= now() FROM {K.schema(mesh.app_id)}.jobs WHERE key = $1",
+        f"hmsh:{mesh.app_id}:j:{jid}")
+    return expired
+
+
+async def test_unknown_job_raises_job_not_found(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        for call in (lambda: mesh.interrupt("x.test", "no-such-job"),
+                     lambda: mesh.interrupt("x.test", "no-such-job", suppress=True),
+                     lambda: mesh.get_status("no-such-job"),
+                     lambda: mesh.get_state("x.test", "no-such-job"),
+                     lambda: mesh.export("no-such-job")):
+            with pytest.raises(JobNotFoundError, match="Job no-such-job not found"):
+                await call()
+
+
+INVALID_V2 = """\
+app:
+  id: {app_id}
+  version: '2'
+  graphs:
+    - subscribes: x.test
+      activities:
+        t1:
+          type: trigger
+        a1:
+          type: wokrer
+          topic: x.work
+      transitions:
+        t1:
+          - to: a1
+"""
+
+
+async def test_invalid_deploy_while_jobs_run_changes_nothing(pg_dsn: str, app_id: str, tmp_path: Path) -> None:
+    callback = Callback()
+    callback.release = trio.Event()
+    async with _open(app_id, pg_dsn, callback) as mesh:
+        await _ready(mesh)
+        jid = await mesh.pub("x.test", {})
+        with trio.fail_after(10):
+            await callback.entered.wait()
+        path = tmp_path / "broken.yaml"
+        path.write_text(INVALID_V2.format(app_id=app_id))
+        with pytest.raises(GraphValidationError) as from_file:
+            await mesh.deploy(str(path))
+        assert from_file.value.file is not None and Path(from_file.value.file).name == "broken.yaml"
+        assert from_file.value.line == 10, str(from_file.value)  # the `type: wokrer` line
+        assert "broken.yaml:10" in str(from_file.value)
+        with pytest.raises(GraphValidationError) as inline:
+            await mesh.deploy(INVALID_V2.format(app_id=app_id))
+        assert inline.value.line == 10, str(inline.value)
+        with pytest.raises(GraphValidationError):  # a broken re-deploy of the active version
+            await mesh.deploy(INVALID_V2.format(app_id=app_id).replace("version: '2'", "version: '1'"))
+        broken_yaml = f"app:\n  id: {app_id}\n  version: '3'\n  graphs:\n    - subscribes: [x.test\n"
+        with pytest.raises(GraphValidationError) as syntax:  # not even YAML
+            await mesh.deploy(broken_yaml)
+        assert syntax.value.line is not None, str(syntax.value)
+        assert not await mesh.activate("2")
+
+        versions = await mesh.db.fetch(
+            "SELECT version, status FROM public.hmsh_application_versions WHERE app_id = $1", app_id)
+        assert [(r["version"], r["status"]) for r in versions] == [("1", "activated")]
+        assert (await mesh.versions.active()).version == "1"
+        callback.release.set()
+        await K.wait_until(lambda: _status(mesh, jid, 0), what="the running job completes")
+        assert (await mesh.get_state("x.test", jid))["data"] == {"y": 1}
+        assert (await mesh.pubsub("x.test", {}, timeout=10))["data"] == {"y": 1}
+
+
+async def test_worker_callback_that_raises_ends_the_job_in_error(pg_dsn: str, app_id: str) -> None:
+    callback = Callback()
+    callback.error = RuntimeError("inventory service exploded")
+    async with _open(app_id, pg_dsn, callback) as mesh:
+        await _ready(mesh)
+        with pytest.raises(JobFailedError) as failed:
+            await mesh.pubsub("x.test", {"n": 1}, timeout=10)
+        jid = failed.value.job_id
+        assert failed.value.code == 500
+        assert "inventory service exploded" in str(failed.value)
+        [request] = await K.stream_rows(mesh, WORKER, jid)
+        assert request["dead_lettered_at"] is not None  # parked with its payload, not lost
+        assert K.message_of(request)["metadata"]["aid"] == "a1"
+        [reply] = await K.stream_rows(mesh, ENGINE, jid, msg_type="response")
+        assert K.message_of(reply)["status"] == "error" and reply["expired_at"] is not None
+        state = await mesh.get_state("x.test", jid)
+        assert json.loads(state["metadata"]["err"])["code"] == 500
+        assert state["data"]["$error"]["message"] == "inventory service exploded"
+        assert callback.calls == 1
+        # the worker survived
+        callback.error = None
+        assert (await mesh.pubsub("x.test", {}, timeout=10))["data"] == {"y": 1}
+
+
+@pytest.mark.parametrize("result", [["a", "list"], "text", 42, {"data": ["not", "a", "dict"]},
+                                    {"data": {"x": Opaque()}}, {"data": {"y": 1}, "code": "abc"},
+                                    {"data": {"y": 1}, "status": "bogus"}],
+                         ids=["list", "str", "int", "data-list", "data-not-json", "code-not-int", "status-bogus"])
+async def test_worker_returning_garbage_gets_an_error_reply(pg_dsn: str, app_id: str, result: Any) -> None:
+    callback = Callback()
+    callback.result = result
+    async with _open(app_id, pg_dsn, callback) as mesh:
+        await _ready(mesh)
+        with pytest.raises(JobFailedError) as failed:
+            await mesh.pubsub("x.test", {}, timeout=10)
+        assert failed.value.code == 500
+        [request] = await K.stream_rows(mesh, WORKER, failed.value.job_id)
+        assert request["expired_at"] is not None
+        assert callback.calls == 1
+        callback.result = {"data": {"y": 1}}  # the worker is still serving
+        assert (await mesh.pubsub("x.test", {}, timeout=10))["data"] == {"y": 1}
+        assert all(actor.stats.dead_lettered + actor.stats.acked >= 2 for actor in mesh.workers)
+
+
+BAD_DSNS = pytest.mark.parametrize("dsn, host", [
+    ("postgresql://postgres@no-such-host.invalid:5432/postgres", "no-such-host.invalid"),
+    ("postgresql://postgres:secret@127.0.0.1:1/postgres", "127.0.0.1"),
+], ids=["unknown-host", "refused"])
+
+
+def _check_unavailable(error: BaseException, host: str) -> None:
+    assert isinstance(error, DatabaseUnavailableError), repr(error)
+    message = str(error)
+    assert "\n" not in message
+    assert host in message
+    assert "secret" not in message
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+@BAD_DSNS
+async def test_bad_dsn_raises_database_unavailable_from_the_driver(dsn: str, host: str) -> None:
+    with trio.fail_after(60), pytest.raises(DatabaseUnavailableError) as caught:
+        async with Database.open(dsn):
+            pass  # pragma: no cover
+    _check_unavailable(caught.value, host)
+
+
+@BAD_DSNS
+async def test_bad_dsn_reaches_the_caller_of_hotmesh_open(dsn: str, host: str, app_id: str) -> None:
+    with trio.fail_after(60), pytest.raises(BaseException) as caught:
+        async with HotMesh.open(app_id=app_id, dsn=dsn, settings=K.settings()):
+            pass  # pragma: no cover
+    [leaf] = _leaves(caught.value)
+    _check_unavailable(leaf, host)
+
+
+@BAD_DSNS
+async def test_bad_dsn_raises_a_bare_database_unavailable_error(dsn: str, host: str, app_id: str) -> None:
+    with trio.fail_after(60), pytest.raises(DatabaseUnavailableError) as caught:
+        async with HotMesh.open(app_id=app_id, dsn=dsn, settings=K.settings()):
+            pass  # pragma: no cover
+    _check_unavailable(caught.value, host)
