@@ -28,6 +28,7 @@ from hotmesh_actors.core.activities.context import EngineSettings, StepContext
 from hotmesh_actors.core.activities.dispatch import run_transitions
 from hotmesh_actors.core.activities.interrupt import interrupt_job
 from hotmesh_actors.core.activities.trigger import start_job
+from hotmesh_actors.core.durations import parse_duration
 from hotmesh_actors.core.graph import AppVersion, compile_app
 from hotmesh_actors.core.jobstate import JobState, encode
 from hotmesh_actors.core.keys import job_key, quorum_channel
@@ -387,6 +388,25 @@ class HotMesh:
                 await conn.execute(self.jobs.sql("delete_job"), key)
 
         await self.db.with_connection(work)
+
+    async def prune(self, retention: float | str = "7 days", *, jobs: bool = True, streams: bool = True,
+                    signals: bool = True) -> dict[str, int]:
+        """Delete what expired more than `retention` ago: finished jobs (with their state), acked stream
+        rows (dead letters included), and expired signal registrations. Live jobs are never touched.
+
+        Returns the counts: `{"jobs": …, "engine_streams": …, "worker_streams": …, "signals": …}`.
+        Example: ``await mesh.prune("30 days")``.
+        """
+        seconds = parse_duration(retention)
+        counts = {"jobs": 0, "engine_streams": 0, "worker_streams": 0, "signals": 0}
+        if jobs:
+            counts["jobs"] = await self.db.fetchval(self.jobs.sql("prune_jobs"), seconds)
+        if streams:
+            counts["engine_streams"] = await self.db.fetchval(self.jobs.sql("prune_engine_streams"), seconds)
+            counts["worker_streams"] = await self.db.fetchval(self.jobs.sql("prune_worker_streams"), seconds)
+        if signals:
+            counts["signals"] = await self.db.fetchval(self.jobs.sql("prune_signals"))
+        return counts
 
     # -- reading state ----------------------------------------------------------------------------------
 

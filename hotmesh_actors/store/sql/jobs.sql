@@ -87,3 +87,31 @@ DELETE FROM {schema}.jobs WHERE key = $1;
 -- An interrupted job's open escalations are cancelled in the same transaction (SPEC §2.9).
 UPDATE public.hmsh_escalations SET status = 'cancelled', updated_at = now()
 WHERE app_id = $1 AND workflow_id = $2 AND status = 'pending';
+
+-- name: prune_jobs
+-- Delete jobs (and, by cascade, their attributes) that expired more than $1 seconds ago.
+WITH gone AS (
+    DELETE FROM {schema}.jobs
+    WHERE expired_at IS NOT NULL AND expired_at < now() - make_interval(secs => $1)
+    RETURNING 1)
+SELECT count(*) FROM gone;
+
+-- name: prune_engine_streams
+WITH gone AS (
+    DELETE FROM {schema}.engine_streams
+    WHERE expired_at IS NOT NULL AND expired_at < now() - make_interval(secs => $1)
+    RETURNING 1)
+SELECT count(*) FROM gone;
+
+-- name: prune_worker_streams
+WITH gone AS (
+    DELETE FROM {schema}.worker_streams
+    WHERE expired_at IS NOT NULL AND expired_at < now() - make_interval(secs => $1)
+    RETURNING 1)
+SELECT count(*) FROM gone;
+
+-- name: prune_signals
+WITH gone AS (
+    DELETE FROM {schema}.signal_registry WHERE expiry IS NOT NULL AND expiry < now()
+    RETURNING 1)
+SELECT count(*) FROM gone;
