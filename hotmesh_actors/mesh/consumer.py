@@ -30,7 +30,9 @@ from hotmesh_actors.store.streams import ClaimedMessage, StreamStore
 log = logging.getLogger("hotmesh_actors.mesh.consumer")
 
 Handler = Callable[[ClaimedMessage], Awaitable[Sequence[Statement] | None]]
-"""Handles one message; returns statements to commit atomically with its ack (or None). Raising = failure."""
+"""Handles one message; returns statements to commit atomically with its ack (or None). Raising = failure.
+
+When the last statement is marked `acks` (e.g. `StreamStore.ack_and_publish_statement`), it is the ack."""
 
 ExhaustedHook = Callable[[ClaimedMessage, BaseException | None], Sequence[Statement]]
 """Statements to commit with a dead-letter (e.g. publish an error response); None error means poison."""
@@ -182,7 +184,9 @@ class StreamConsumer(Actor):
             self.stats.lost_leases += 1
             return
         if failure is None:
-            if extra:
+            if extra and extra[-1].acks:
+                await self.store.db.transaction(list(extra))  # the handler's statements ack the message
+            elif extra:
                 await self.store.db.transaction(
                     [*extra, self.store.ack_statement(self.stream_name, [claimed.id], self.consumer_id)]
                 )

@@ -26,6 +26,7 @@ from hotmesh_actors.actors import Supervisor
 from hotmesh_actors.clock import new_guid, system_env
 from hotmesh_actors.core.activities.context import EngineSettings, StepContext
 from hotmesh_actors.core.activities.dispatch import run_transitions
+from hotmesh_actors.core.activities.hook import signal_lookup
 from hotmesh_actors.core.activities.interrupt import interrupt_job
 from hotmesh_actors.core.activities.trigger import start_job
 from hotmesh_actors.core.durations import parse_duration
@@ -342,7 +343,11 @@ class HotMesh:
             raise UnknownTopicError(f"no hook of app {self.app_id!r} v{app.version} listens on {topic!r}")
         message = StreamMessage(metadata=MessageMetadata(guid=new_guid(), topic=topic), type=MessageType.WEBHOOK,
                                 data=_check_payload(data), status=MessageStatus(status), code=code)
-        await self.jobs.engine_streams.publish([Outgoing(stream_name=self.app_id, message=message)])
+        scratch = StepContext(app=app, job=JobState(key="", jid="", status=0), env=system_env(), new_guid=new_guid,
+                              settings=self.engine_settings)
+        order_key = signal_lookup(scratch, topic, message.data)
+        await self.jobs.engine_streams.publish([Outgoing(stream_name=self.app_id, message=message,
+                                                         order_key=order_key)])
         return message.metadata.guid
 
     async def interrupt(self, topic: str, job_id: str, *, reason: str | None = None, throw: bool = True,

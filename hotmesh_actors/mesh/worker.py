@@ -126,7 +126,9 @@ class WorkerActor(StreamConsumer):
         if status is MessageStatus.ERROR:
             raise WorkerFailure(reply.code, {"message": str(reply.data.get("message", "worker error")),
                                              "code": reply.code, **reply.data})
-        return [*reply.statements, self._publish(request, reply.data, status, reply.code)]
+        response = self._response(request, reply.data, status, reply.code)
+        acking = self.store.ack_and_publish_statement(claimed, self.consumer_id, self.engine_streams, response)
+        return [*reply.statements, acking]
 
     async def _job_finished(self, jid: str) -> bool:
         if not jid:
@@ -141,7 +143,7 @@ class WorkerActor(StreamConsumer):
             code, data = error_data(failure)
         return [self._publish(claimed.message, data, MessageStatus.ERROR, code)]
 
-    def _publish(self, request: StreamMessage, data: dict[str, JSON], status: MessageStatus, code: int) -> Statement:
+    def _response(self, request: StreamMessage, data: dict[str, JSON], status: MessageStatus, code: int) -> Outgoing:
         response = StreamMessage(
             metadata=attrs.evolve(request.metadata, guid=new_guid()),
             type=MessageType.RESPONSE,
@@ -149,5 +151,7 @@ class WorkerActor(StreamConsumer):
             status=status,
             code=code,
         )
-        return self.engine_streams.publish_statement(
-            [Outgoing(stream_name=self.engine_streams.app_id, message=response)])
+        return Outgoing(stream_name=self.engine_streams.app_id, message=response)
+
+    def _publish(self, request: StreamMessage, data: dict[str, JSON], status: MessageStatus, code: int) -> Statement:
+        return self.engine_streams.publish_statement([self._response(request, data, status, code)])

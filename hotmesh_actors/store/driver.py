@@ -50,6 +50,8 @@ class Statement:
     args: tuple[Any, ...] = ()
     mode: Mode = "fetch"
     require_rows: bool = False
+    acks: bool = False
+    """Set by stream code on a statement that also acknowledges the claimed message (no separate ack)."""
 
 
 class RequirementFailed(Exception):

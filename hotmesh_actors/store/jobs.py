@@ -50,22 +50,20 @@ class JobStore:
     # -- reading (asyncio side, inside a transaction) -------------------------------------------------
 
     async def lock_and_load(self, conn: Connection, keys: Iterable[str]) -> dict[str, JobState]:
-        """Lock the live rows of these jobs (key order) and load their state."""
+        """Lock the live rows of these jobs (key order), then load their state (see `lock_jobs` for why two)."""
         wanted = sorted(set(keys))
         if not wanted:
             return {}
-        rows = await conn.fetch(self.sql("lock_jobs"), wanted)
         jobs: dict[str, JobState] = {}
         by_id: dict[str, JobState] = {}
-        for row in rows:
+        for row in await conn.fetch(self.sql("lock_jobs"), wanted):
             job = JobState(key=row["key"], jid=row["key"].split(":", 3)[3], status=row["status"], row_id=row["id"],
                            entity=row["entity"], origin_id=row["origin_id"], parent_id=row["parent_id"])
             jobs[job.key] = job
-            by_id[job.row_id or ""] = job
+            by_id[row["id"]] = job
         if by_id:
-            attributes = await conn.fetch(self.sql("load_attributes"), list(by_id))
             grouped: dict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
-            for row in attributes:
+            for row in await conn.fetch(self.sql("load_attributes"), list(by_id)):
                 grouped[row["job_id"]].append((row["field"], row["dimension"], row["value"]))
             for row_id, job in by_id.items():
                 job.load_rows(grouped.get(row_id, ()))
@@ -120,10 +118,8 @@ class JobStore:
             job.dirty.clear()
             job.status_delta = 0
             job.expire_s = None
-        if columns[0]:
-            await conn.execute(self.sql("upsert_attributes"), *columns)
-        if updates[0]:
-            await conn.execute(self.sql("update_jobs"), *updates)
+        if columns[0] or updates[0]:
+            await conn.execute(self.sql("write_state"), *columns, *updates)
 
     async def apply_effects(self, conn: Connection, effects: Sequence[Effect], *, pending_ttl_s: float = 600) -> None:
         """Carry out a step's effects in the open transaction, batched per kind."""
@@ -134,7 +130,7 @@ class JobStore:
         for effect in effects:
             if isinstance(effect, Publish):
                 item = Outgoing(stream_name=effect.stream_name, message=effect.message, delay_s=effect.delay_s,
-                                retry_policy=effect.retry_policy)
+                                retry_policy=effect.retry_policy, order_key=effect.order_key)
                 (engine if effect.target is StreamTarget.ENGINE else worker).append(item)
             elif isinstance(effect, Notify):
                 channels.append(effect.channel)
@@ -142,7 +138,7 @@ class JobStore:
             elif isinstance(effect, RegisterSignal):
                 replay = await self._register_signal(conn, effect)
                 if replay is not None:
-                    engine.append(Outgoing(stream_name=self.app_id, message=replay))
+                    engine.append(Outgoing(stream_name=self.app_id, message=replay, order_key=effect.key))
             elif isinstance(effect, DeleteSignal):
                 await conn.execute(self.sql("signal_delete"), effect.key)
             elif isinstance(effect, DisarmTimer):

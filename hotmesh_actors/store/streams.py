@@ -45,6 +45,8 @@ class Outgoing:
     delay_s: float = 0.0
     retry_policy: RetryPolicy | None = None
     retry_attempt: int = 0
+    order_key: str | None = None
+    """Stored in the `topic` column of webhook rows: signals with one key are claimed strictly in order."""
 
 
 @attrs.frozen(kw_only=True)
@@ -92,7 +94,7 @@ class StreamStore:
             meta = item.message.metadata
             policy = item.retry_policy or default
             values = (
-                item.stream_name, meta.jid, meta.aid, meta.dad, item.message.type.value, meta.topic,
+                item.stream_name, meta.jid, meta.aid, meta.dad, item.message.type.value, item.order_key or meta.topic,
                 meta.wfn, to_wire(item.message), item.message.priority, float(item.delay_s),
                 policy.maximum_attempts, policy.backoff_coefficient, int(policy.maximum_interval),
                 policy.initial_interval, item.retry_attempt,
@@ -100,6 +102,18 @@ class StreamStore:
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
         return Statement(self._sql("publish"), tuple(columns), "fetch")
+
+    def ack_and_publish_statement(self, claimed: ClaimedMessage, consumer: str, target: StreamStore,
+                                  reply: Outgoing) -> Statement:
+        """Ack `claimed` and publish `reply` into `target` in ONE statement, only while the lease is held."""
+        meta = reply.message.metadata
+        sql = bind("streams", "ack_and_publish", table=self.table, target=target.table)
+        return Statement(
+            sql,
+            (claimed.stream_name, claimed.id, consumer, reply.stream_name, meta.jid, meta.aid, meta.dad,
+             reply.message.type.value, meta.topic, meta.wfn, to_wire(reply.message), reply.message.priority),
+            "fetch", require_rows=True, acks=True,
+        )
 
     def ack_statement(self, stream_name: str, ids: Sequence[int], consumer: str) -> Statement:
         """Soft-delete rows this consumer holds; returns the ids actually acked."""

@@ -30,6 +30,8 @@ class Publish:
     message: StreamMessage
     delay_s: float = 0.0
     retry_policy: RetryPolicy | None = None
+    order_key: str | None = None
+    """Messages sharing an order key are consumed strictly in order (signals to one hook registration)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -15,6 +15,8 @@ from hotmesh_actors.core.activities.base import (
     finish_activity,
 )
 from hotmesh_actors.core.activities.context import StepContext
+from hotmesh_actors.core.activities.effects import Publish, StreamTarget
+from hotmesh_actors.core.activities.hook import signal_lookup
 from hotmesh_actors.core.graph.model import Activity
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.core.pipe.jsvalues import to_number, to_string
@@ -31,13 +33,15 @@ def leg1(ctx: StepContext, activity: Activity, dad: str, guid: str) -> Outcome:
     code_value = ctx.resolve(activity.code, context) if activity.code is not None else 200
     code = int(to_number(code_value)) if code_value is not None else 200
     status = to_string(ctx.resolve(activity.status, context)) if activity.status is not None else "success"
-    ctx.publish_engine(StreamMessage(
+    message = StreamMessage(
         metadata=MessageMetadata(guid=ctx.new_guid(), topic=topic),
         type=MessageType.WEBHOOK,
         data=payload,
         status=MessageStatus.PENDING if status == "pending" else MessageStatus.SUCCESS,
         code=code,
-    ))
+    )
+    ctx.effects.append(Publish(target=StreamTarget.ENGINE, stream_name=ctx.app.app_id, message=message,
+                               order_key=signal_lookup(ctx, topic, payload)))
     complete_leg1(ctx, activity, dad)
     finish_activity(ctx, activity, dad, guid)
     return DONE

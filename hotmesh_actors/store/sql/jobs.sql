@@ -2,6 +2,8 @@
 
 -- name: lock_jobs
 -- Lock the live rows of these job keys, in key order (a fixed order keeps concurrent steps deadlock-free).
+-- Attributes are read by a separate statement AFTER the lock: under READ COMMITTED a join here would return
+-- attribute rows from the snapshot taken before waiting for the lock, missing the previous step's writes.
 SELECT id::text AS id, key, status, entity, origin_id, parent_id
 FROM {schema}.jobs
 WHERE key = ANY($1::text[]) AND (expired_at IS NULL OR expired_at > now())
@@ -31,23 +33,24 @@ INSERT INTO {schema}.jobs (id, key, entity, origin_id, parent_id, status, expire
 VALUES ($1::uuid, $2, $3, $4, $5, $6,
         CASE WHEN $7::float8 IS NULL OR $7::float8 <= 0 THEN NULL ELSE now() + make_interval(secs => $7::float8) END);
 
--- name: upsert_attributes
+-- name: write_state
+-- One round trip per step: apply semaphore deltas/expiry ($6-$8, as update_jobs) and upsert attributes ($1-$5).
+WITH updated AS (
+    UPDATE {schema}.jobs AS j
+    SET status = j.status + d.delta,
+        expired_at = CASE WHEN d.expire IS NULL THEN j.expired_at
+                          WHEN d.expire <= 0 THEN NULL
+                          ELSE now() + make_interval(secs => d.expire) END
+    FROM unnest($6::uuid[], $7::int[], $8::float8[]) AS d(id, delta, expire)
+    WHERE j.id = d.id
+    RETURNING 1
+)
 INSERT INTO {schema}.jobs_attributes (job_id, field, dimension, value, type)
 SELECT r.job_id, r.field, r.dimension, r.value, r.type::{schema}.type_enum
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
      AS r(job_id, field, dimension, value, type)
 ON CONFLICT (job_id, field, dimension) DO UPDATE
 SET value = EXCLUDED.value, updated_at = now();
-
--- name: update_jobs
--- Apply each job's semaphore delta; set expiry when it finished ($3: NULL keep, <= 0 never, else seconds).
-UPDATE {schema}.jobs AS j
-SET status = j.status + d.delta,
-    expired_at = CASE WHEN d.expire IS NULL THEN j.expired_at
-                      WHEN d.expire <= 0 THEN NULL
-                      ELSE now() + make_interval(secs => d.expire) END
-FROM unnest($1::uuid[], $2::int[], $3::float8[]) AS d(id, delta, expire)
-WHERE j.id = d.id;
 
 -- name: notify
 SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p);

@@ -17,16 +17,23 @@ RETURNING id;
 -- name: claim_batch
 -- Lease up to $2 visible messages of stream $1 for consumer $4, highest priority first, FIFO within it;
 -- rows whose lease is older than $3 seconds are claimable again (their consumer died or stalled).
+-- Signals (webhook rows) with the same order key (their `topic` column: the signal's registry key) are taken
+-- strictly in order: one waits while an older one is live, so concurrent steps cannot apply a hook's 200
+-- before its 202. Signals to different waiting jobs do not wait for each other.
 WITH candidates AS MATERIALIZED (
-    SELECT id, reserved_at IS NOT NULL AS redelivered
-    FROM {table}
-    WHERE stream_name = $1
-      AND expired_at IS NULL
-      AND visible_at <= now()
-      AND (reserved_at IS NULL OR reserved_at < now() - make_interval(secs => $3))
-    ORDER BY priority DESC, id
+    SELECT s.id, s.reserved_at IS NOT NULL AS redelivered
+    FROM {table} AS s
+    WHERE s.stream_name = $1
+      AND s.expired_at IS NULL
+      AND s.visible_at <= now()
+      AND (s.reserved_at IS NULL OR s.reserved_at < now() - make_interval(secs => $3))
+      AND (s.msg_type <> 'webhook' OR NOT EXISTS (
+          SELECT 1 FROM {table} AS o
+          WHERE o.stream_name = s.stream_name AND o.msg_type = 'webhook' AND o.topic = s.topic
+            AND o.id < s.id AND o.expired_at IS NULL AND o.visible_at <= now()))
+    ORDER BY s.priority DESC, s.id
     LIMIT $2
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF s SKIP LOCKED
 )
 UPDATE {table} AS s
 SET reserved_at = now(), reserved_by = $4, delivery_count = s.delivery_count + 1
@@ -57,6 +64,18 @@ RETURNING id;
 -- Soft delete: the row stays for audit and export until pruned.
 UPDATE {table} SET expired_at = now()
 WHERE stream_name = $1 AND id = ANY($2::bigint[]) AND reserved_by = $3 AND expired_at IS NULL
+RETURNING id;
+
+-- name: ack_and_publish
+-- One round trip for a worker's success: ack row $2 of stream $1 (only while consumer $3 holds its lease)
+-- and, if that acked it, insert the reply into {target}. No row returned means the lease was lost.
+WITH acked AS (
+    UPDATE {table} SET expired_at = now()
+    WHERE stream_name = $1 AND id = $2 AND reserved_by = $3 AND expired_at IS NULL
+    RETURNING id
+)
+INSERT INTO {target} (stream_name, jid, aid, dad, msg_type, topic, workflow_name, message, priority)
+SELECT $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM acked
 RETURNING id;
 
 -- name: ack_locked
