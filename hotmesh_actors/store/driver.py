@@ -156,7 +156,8 @@ async def _reset_nothing(conn: asyncpg.Connection) -> None:
     """
 
 
-async def _run_statement(conn: Connection, statement: Statement) -> Any:
+async def run_statement(conn: Connection, statement: Statement) -> Any:
+    """Run one Statement on an open connection (inside the caller's transaction, if any); return its result."""
     if statement.mode == "fetch":
         return await conn.fetch(statement.sql, *statement.args)
     if statement.mode == "fetchrow":
@@ -257,7 +258,7 @@ class Database:
             async with self._pool.acquire() as conn, conn.transaction():
                 results = []
                 for index, statement in enumerate(statements):
-                    result = await _run_statement(conn, statement)
+                    result = await run_statement(conn, statement)
                     if statement.require_rows and not result:
                         raise RequirementFailed(index, statement)
                     results.append(result)
@@ -270,7 +271,7 @@ class Database:
 
         async def run() -> Any:
             async with self._pool.acquire() as conn:
-                return await _run_statement(conn, statement)
+                return await run_statement(conn, statement)
 
         return await self.bridge.call(run)
 

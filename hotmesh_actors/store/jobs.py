@@ -8,7 +8,6 @@ notifications and the acks commit together or not at all.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -27,7 +26,8 @@ from hotmesh_actors.core.activities.effects import (
 from hotmesh_actors.core.jobstate import JobState
 from hotmesh_actors.core.messages import StreamMessage, from_wire, to_wire
 from hotmesh_actors.errors import DuplicateJobError
-from hotmesh_actors.store.driver import Connection, Database, Statement
+from hotmesh_actors.store.driver import Connection, Database
+from hotmesh_actors.store.driver import run_statement as run
 from hotmesh_actors.store.queries import app_schema, bind, quote_ident
 from hotmesh_actors.store.streams import Outgoing, StreamKind, StreamStore
 
@@ -181,17 +181,6 @@ class JobStore:
         return value
 
 
-async def run(conn: Connection, statement: Statement) -> object:
-    """Run a prepared Statement on an open connection (inside the caller's transaction)."""
-    if statement.mode == "fetch":
-        return await conn.fetch(statement.sql, *statement.args)
-    if statement.mode == "fetchrow":
-        return await conn.fetchrow(statement.sql, *statement.args)
-    if statement.mode == "fetchval":
-        return await conn.fetchval(statement.sql, *statement.args)
-    return await conn.execute(statement.sql, *statement.args)
-
-
 def pending_ttl(message: StreamMessage, default_s: float) -> float:
     """A pending signal's time to live: the payload's `$expire` (seconds or duration) or the default."""
     from hotmesh_actors.core.durations import parse_duration
@@ -205,4 +194,4 @@ def pending_ttl(message: StreamMessage, default_s: float) -> float:
         return default_s
 
 
-__all__ = ["JobStore", "PENDING", "json", "pending_ttl", "run"]
+__all__ = ["PENDING", "JobStore", "pending_ttl", "run"]

@@ -12,7 +12,7 @@ import json
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -33,32 +33,32 @@ JSON = Any
 NOTIFY_PAYLOAD_LIMIT = 7500
 """Bytes; a larger completion payload is replaced by a reference the receiver re-reads (SPEC §2.6)."""
 
-_compiled: dict[int, tuple[object, Node]] = {}
-_compiled_conditions: dict[int, tuple[object, CompiledConditions]] = {}
+T = TypeVar("T")
+_compiled: dict[int, tuple[object, Any]] = {}
+
+
+def _cached(kind: str, value: object, build: Callable[[object], T]) -> T:
+    """Compile a frozen model value once (AppVersions are immutable, so identity is a safe cache key)."""
+    key = hash((kind, id(value)))
+    hit = _compiled.get(key)
+    if hit is not None and hit[0] is value:
+        result: T = hit[1]
+        return result
+    built = build(value)
+    if len(_compiled) > 100_000:
+        _compiled.clear()
+    _compiled[key] = (value, built)
+    return built
 
 
 def compiled(value: object) -> Node:
-    """The compiled pipe tree of a frozen model value (cached per object: AppVersions are immutable)."""
-    hit = _compiled.get(id(value))
-    if hit is not None and hit[0] is value:
-        return hit[1]
-    node = compile_value(value)
-    if len(_compiled) > 50_000:
-        _compiled.clear()
-    _compiled[id(value)] = (value, node)
-    return node
+    """The compiled pipe tree of a frozen model value."""
+    return _cached("pipe", value, compile_value)
 
 
 def compiled_conditions(value: object) -> CompiledConditions:
-    """The compiled transition conditions of a frozen model value (cached like :func:`compiled`)."""
-    hit = _compiled_conditions.get(id(value))
-    if hit is not None and hit[0] is value:
-        return hit[1]
-    conditions = compile_conditions(value)
-    if len(_compiled_conditions) > 50_000:
-        _compiled_conditions.clear()
-    _compiled_conditions[id(value)] = (value, conditions)
-    return conditions
+    """The compiled transition conditions of a frozen model value."""
+    return _cached("conditions", value, compile_conditions)
 
 
 @attrs.frozen(kw_only=True)

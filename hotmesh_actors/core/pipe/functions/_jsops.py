@@ -7,21 +7,17 @@ integer coercions, UTF-16 code-unit views of strings, and the property-key order
 from __future__ import annotations
 
 import array
-import math
 import re
 from typing import Final
 
-from hotmesh_actors.core.pipe.jsvalues import JSValue, to_number
+from hotmesh_actors.core.pipe.jsvalues import JS_WHITESPACE as JS_WHITESPACE  # re-exported for the domains
+from hotmesh_actors.core.pipe.jsvalues import JSValue
+from hotmesh_actors.core.pipe.jsvalues import to_integer_or_infinity as to_integer_or_infinity
 from hotmesh_actors.errors import PipeEvaluationError
 
 MAX_STRING_LENGTH: Final = 2**29 - 24
 """V8's longest string; building a longer one is a RangeError in JavaScript."""
 
-JS_WHITESPACE: Final = (
-    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-"""WhiteSpace and LineTerminator code points, the set String.prototype.trim removes."""
 
 _ARRAY_INDEX = re.compile(r"^(?:0|[1-9][0-9]*)$")
 
@@ -29,18 +25,6 @@ _ARRAY_INDEX = re.compile(r"^(?:0|[1-9][0-9]*)$")
 def js_error(kind: str, message: str) -> PipeEvaluationError:
     """An evaluation error that names the JavaScript error class it stands for (TypeError, …)."""
     return PipeEvaluationError(f"{kind}: {message}")
-
-
-def to_integer_or_infinity(value: JSValue) -> float | int:
-    """ToIntegerOrInfinity: NaN → 0, ±Infinity kept, otherwise truncated toward zero."""
-    number = to_number(value)
-    if isinstance(number, int):
-        return number
-    if math.isnan(number):
-        return 0
-    if math.isinf(number):
-        return number
-    return int(number)
 
 
 def to_length(value: JSValue) -> float | int:
