@@ -55,6 +55,14 @@ class ConsumerStats:
 
 
 @attrs.define
+class _Lease:
+    """An in-flight message's lease: its handler's cancel scope, and whether the lease was lost."""
+
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    lost: bool = False
+
+
+@attrs.define
 class _AckTicket:
     done: trio.Event = attrs.field(factory=trio.Event)
     acked: bool = False
@@ -84,7 +92,8 @@ class StreamConsumer(Actor):
         self.settings = settings
         self.listener = listener
         self.gate = gate or ThrottleGate()
-        self.concurrency = concurrency or settings.batch_size
+        # Twice the batch: the next claim can start while the previous batch's group ack is in flight.
+        self.concurrency = concurrency or 2 * settings.batch_size
         self.consumer_id = consumer_id or new_consumer_id(store.kind.value)
         self.on_exhausted = on_exhausted
         self.retry_policy = retry_policy
@@ -94,6 +103,7 @@ class StreamConsumer(Actor):
         self._wake = trio.Event()
         self._capacity = trio.Event()
         self._pending_acks: list[tuple[int, _AckTicket]] = []
+        self._leases: dict[int, _Lease] = {}
         self._acks_wanted = trio.Event()
 
     def _notified(self, _channel: str, _payload: str | None) -> None:
@@ -111,6 +121,7 @@ class StreamConsumer(Actor):
         try:
             async with trio.open_nursery() as support:
                 support.start_soon(self._flush_acks)
+                support.start_soon(self._keep_leases)
                 async with trio.open_nursery() as handlers:
                     task_status.started()
                     await self._loop(handlers)
@@ -169,18 +180,17 @@ class StreamConsumer(Actor):
             return
         failure: Exception | None = None
         extra: Sequence[Statement] | None = None
-        lease_lost = False
-        async with trio.open_nursery() as nursery:
-            lost = trio.Event()
-            nursery.start_soon(self._keep_lease, claimed, lost, nursery.cancel_scope)
-            try:
-                extra = await self.handler(claimed)
-            except Exception as err:  # a failing callback must never drop its message: retry or park it
-                failure = err
-            finally:
-                lease_lost = lost.is_set()
-                nursery.cancel_scope.cancel()
-        if lease_lost:
+        lease = _Lease()
+        self._leases[claimed.id] = lease
+        try:
+            with lease.scope:  # cancelled by the heartbeat task if this consumer loses the lease
+                try:
+                    extra = await self.handler(claimed)
+                except Exception as err:  # a failing callback must never drop its message: retry or park it
+                    failure = err
+        finally:
+            del self._leases[claimed.id]
+        if lease.lost:
             self.stats.lost_leases += 1
             return
         if failure is None:
@@ -241,13 +251,17 @@ class StreamConsumer(Actor):
         )
         self.stats.dead_lettered += 1
 
-    async def _keep_lease(self, claimed: ClaimedMessage, lost: trio.Event, scope: trio.CancelScope) -> None:
-        """Renew the lease while the handler runs; if it is lost, abandon the handler (no ack)."""
+    async def _keep_leases(self) -> None:
+        """Renew every in-flight message's lease in one statement per interval; abandon the ones lost."""
         while True:
             await trio.sleep(self.settings.heartbeat_s)
-            held = await self.store.heartbeat(self.stream_name, [claimed.id], self.consumer_id)
-            if claimed.id not in held:
-                log.warning("lease lost while handling; abandoning", extra={"message_id": claimed.id})
-                lost.set()
-                scope.cancel()
-                return
+            if not self._leases:
+                continue
+            ids = list(self._leases)
+            held = await self.store.heartbeat(self.stream_name, ids, self.consumer_id)
+            for message_id in ids:
+                lease = self._leases.get(message_id)
+                if lease is not None and message_id not in held:
+                    log.warning("lease lost while handling; abandoning", extra={"message_id": message_id})
+                    lease.lost = True
+                    lease.scope.cancel()
