@@ -19,6 +19,7 @@ from hotmesh_actors.core.activities.context import StepContext
 from hotmesh_actors.core.graph.frozen import thaw
 from hotmesh_actors.core.graph.model import Activity
 from hotmesh_actors.core.messages import MessageStatus
+from hotmesh_actors.core.pipe.jsvalues import truthy
 
 JSON = Any
 
@@ -126,8 +127,12 @@ def finish_activity(
     delta = len(children) if pending else len(children) - 1
     ctx.spawn(children, dad, child_index)
     emit = ctx.emits(activity, context) or pending
-    return ctx.settle(guid, delta, activity=None if pending else activity, dad=dad,
-                      force_complete=error_terminal, emit=emit, threshold=ctx.status_threshold(activity, context))
+    closed = ctx.settle(guid, delta, activity=None if pending else activity, dad=dad,
+                        force_complete=error_terminal, emit=emit, threshold=ctx.status_threshold(activity, context))
+    if not ctx.completed and activity.persist is not None and truthy(ctx.resolve(activity.persist, context)):
+        # `persist`: announce the job's result (waiter and subscribers) but keep it open for re-entry.
+        ctx.publish_job_state(final=True)
+    return closed
 
 
 def reply_index(ctx: StepContext, activity: Activity, dad: str) -> int:
