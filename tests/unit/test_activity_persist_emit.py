@@ -32,7 +32,9 @@ app:
         t: [{{to: w}}]
         w: [{{to: h}}]
       hooks:
-        p.go: [{{to: h, conditions: {{match: [{{expected: '{{$job.metadata.jid}}', actual: '{{$self.hook.data.id}}'}}]}}}}]
+        p.go:
+          - to: h
+            conditions: {{match: [{{expected: '{{$job.metadata.jid}}', actual: '{{$self.hook.data.id}}'}}]}}
 """
 
 
