@@ -6,6 +6,8 @@ import hashlib
 from datetime import UTC, datetime
 
 NAMESPACE = "hmsh"
+PUBLISHED_TOPIC = "*"
+"""Quorum topic on which every `publishes` notification of an app is repeated, for pattern subscriptions."""
 MAX_CHANNEL_BYTES = 63  # Postgres truncates identifiers (NAMEDATALEN - 1); LISTEN names are identifiers
 
 

@@ -32,7 +32,7 @@ from hotmesh_actors.core.activities.trigger import start_job
 from hotmesh_actors.core.durations import parse_duration
 from hotmesh_actors.core.graph import AppVersion, compile_app
 from hotmesh_actors.core.jobstate import JobState, encode
-from hotmesh_actors.core.keys import job_key, quorum_channel
+from hotmesh_actors.core.keys import PUBLISHED_TOPIC, job_key, quorum_channel
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.embedded import start_embedded
 from hotmesh_actors.errors import (
@@ -285,7 +285,12 @@ class HotMesh:
         message = json.loads(payload)
         if message.get("type") == "activate" and self._nursery is not None:
             self._nursery.start_soon(self.versions.refresh)
+
+    def _on_published(self, _channel: str, payload: str | None) -> None:
+        """Every `publishes` notification of the app, matched against the in-process patterns."""
+        if payload is None:
             return
+        message = json.loads(payload)
         topic = str(message.get("topic", ""))
         for pattern, callbacks in list(self._patterns.items()):
             if fnmatch.fnmatchcase(topic, pattern):
@@ -324,12 +329,19 @@ class HotMesh:
                 await self.listener.remove(quorum_channel(self.app_id, topic), on_notify)
 
     async def psub(self, pattern: str, callback: Subscriber) -> None:
-        """Pattern subscription (`order.*`), matched in-process over the app's one broadcast channel."""
+        """Pattern subscription (`order.*`), matched in-process over one LISTEN on the app's publishes channel.
+
+        (HotMesh on Postgres cannot do this.) The channel is only listened to while a pattern exists, so
+        meshes without pattern subscriptions never receive those notifications.
+        """
+        if not self._patterns:
+            await self.listener.add(quorum_channel(self.app_id, PUBLISHED_TOPIC), self._on_published)
         self._patterns.setdefault(pattern, []).append(callback)
 
     async def punsub(self, pattern: str) -> None:
         """Remove the pattern's callbacks."""
-        self._patterns.pop(pattern, None)
+        if self._patterns.pop(pattern, None) is not None and not self._patterns:
+            await self.listener.remove(quorum_channel(self.app_id, PUBLISHED_TOPIC), self._on_published)
 
     # -- signals and interrupts -------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from hotmesh_actors.core.activities.effects import Effect, Notify, Publish, Stre
 from hotmesh_actors.core.graph.frozen import thaw
 from hotmesh_actors.core.graph.model import Activity, AppVersion
 from hotmesh_actors.core.jobstate import JobState, dad_prefix
-from hotmesh_actors.core.keys import compact_timestamp, quorum_channel
+from hotmesh_actors.core.keys import PUBLISHED_TOPIC, compact_timestamp, quorum_channel
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.core.pipe import UNDEFINED, PipeEnv, compile_conditions, compile_value
 from hotmesh_actors.core.pipe.conditions import CompiledConditions
@@ -235,7 +235,7 @@ class StepContext:
     def publish_job_state(self, *, final: bool) -> None:
         """NOTIFY the one-time waiter (final only) and the graph's `publishes` subscribers.
 
-        Subscribers get `<publishes>.<jid>` on its own channel, and on the app's broadcast channel (which
+        Subscribers get `<publishes>.<jid>` on its own channel, and on the app's publishes channel (which
         in-process pattern subscriptions filter), so `sub` and `psub` each need one LISTEN.
         """
         output = self.job_output()
@@ -248,7 +248,7 @@ class StepContext:
             topic = f"{graph.publishes}.{self.job.jid}"
             payload = self._job_payload(topic, output)
             self.effects.append(Notify(channel=quorum_channel(self.app.app_id, topic), payload=payload))
-            self.effects.append(Notify(channel=quorum_channel(self.app.app_id), payload=payload))
+            self.effects.append(Notify(channel=quorum_channel(self.app.app_id, PUBLISHED_TOPIC), payload=payload))
 
     def _job_payload(self, topic: str, output: dict[str, JSON]) -> str:
         payload = json.dumps({"type": "job", "topic": topic, "job": output}, separators=(",", ":"), default=str)
