@@ -194,8 +194,8 @@ class HotMesh:
         if not await activate_version(self.db, self.app_id, str(version)):
             return False
         await self.versions.refresh()
-        await self.db.execute("SELECT pg_notify($1, $2)", quorum_channel(self.app_id),
-                              json.dumps({"type": "activate", "until_version": str(version)}))
+        await self.db.execute(self.jobs.sql("notify"), [quorum_channel(self.app_id)],
+                              [json.dumps({"type": "activate", "until_version": str(version)})])
         if self.engine is not None:
             self.engine.wake()
         return True
@@ -445,9 +445,7 @@ class HotMesh:
         """Every stored field: `field` or `field,dimension` → encoded value; ':' is the status."""
         state = await self._load(job_id)
         raw: dict[str, str | None] = {":": str(state.status)}
-        rows = await self.db.fetch(
-            f"SELECT field, dimension, value FROM {self.jobs.schema}.jobs_attributes WHERE job_id = $1::uuid",
-            state.row_id)
+        rows = await self.db.fetch(self.jobs.sql("raw_attributes"), state.row_id)
         for row in rows:
             name = row["field"] + row["dimension"] if row["dimension"] else row["field"]
             raw[name] = row["value"]

@@ -15,6 +15,10 @@ SELECT job_id::text AS job_id, field, dimension, value
 FROM {schema}.jobs_attributes
 WHERE job_id = ANY($1::uuid[]);
 
+-- name: raw_attributes
+-- Every stored row of one job (getRaw), encoded as stored.
+SELECT field, dimension, value FROM {schema}.jobs_attributes WHERE job_id = $1::uuid;
+
 -- name: find_job
 -- The newest row of a job key, live or not (reads: status, state, export).
 SELECT id::text AS id, key, status, entity, origin_id, parent_id, created_at, updated_at, expired_at
@@ -53,6 +57,7 @@ ON CONFLICT (job_id, field, dimension) DO UPDATE
 SET value = EXCLUDED.value, updated_at = now();
 
 -- name: notify
+-- NOTIFY channel $1[i] with payload $2[i] (delivered at COMMIT).
 SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p);
 
 -- name: signal_insert
