@@ -32,9 +32,11 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def system_env() -> PipeEnv:
-    """A PipeEnv read from this process: wall clock now, `random.random`, configured fidelity."""
-    return PipeEnv(now_ms=now_ms(), random=random.random, fidelity_seconds=fidelity_seconds())
+def system_env(fidelity: float | None = None) -> PipeEnv:
+    """A PipeEnv read from this process: wall clock now, `random.random`, and the timer fidelity
+    (`fidelity` when given — a mesh passes its Settings' — else HMSH_FIDELITY_SECONDS)."""
+    seconds = fidelity_seconds() if fidelity is None else max(1, int(fidelity))
+    return PipeEnv(now_ms=now_ms(), random=random.random, fidelity_seconds=seconds)
 
 
 def new_guid() -> str:

@@ -201,7 +201,7 @@ class Engine(Actor):
                 and m.type is not MessageType.AWAIT}
         jobs = await self.jobs.lock_and_load(conn, keys)
         touched: dict[str, JobState] = {}
-        env = system_env()
+        env = system_env(self.settings.fidelity_seconds)
         for row_id, message in zip(ids, routed, strict=True):
             if message is None:
                 continue
@@ -258,9 +258,8 @@ class Engine(Actor):
             if message is None or message.type is not MessageType.WEBHOOK or message.metadata.jid:
                 routed.append(message)
                 continue
-            scratch = StepContext(app=app, job=JobState(key="", jid="", status=0), env=system_env(),
-                                  new_guid=self.new_guid, settings=self.engine_settings)
-            key = signal_lookup(scratch, message.metadata.topic, dict(message.data))
+            key = signal_lookup(app, system_env(self.settings.fidelity_seconds), message.metadata.topic,
+                                dict(message.data))
             if key is None:
                 log.warning("signal on %r matches no hook rule; dropped", message.metadata.topic)
                 routed.append(None)

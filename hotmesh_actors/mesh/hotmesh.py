@@ -14,7 +14,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,9 +30,10 @@ from hotmesh_actors.core.activities.interrupt import interrupt_job
 from hotmesh_actors.core.activities.trigger import start_job
 from hotmesh_actors.core.durations import parse_duration
 from hotmesh_actors.core.graph import AppVersion, compile_app
-from hotmesh_actors.core.jobstate import JobState, encode
+from hotmesh_actors.core.jobstate import JobState
 from hotmesh_actors.core.keys import PUBLISHED_TOPIC, job_key, quorum_channel
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
+from hotmesh_actors.core.pipe import PipeEnv
 from hotmesh_actors.embedded import start_embedded
 from hotmesh_actors.errors import (
     ConfigurationError,
@@ -49,7 +49,7 @@ from hotmesh_actors.mesh.export import export_job
 from hotmesh_actors.mesh.worker import Worker, WorkerActor
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.apps import VersionCache, activate_version, register_connection, save_version
-from hotmesh_actors.store.driver import Connection, Database, Listener
+from hotmesh_actors.store.driver import Connection, Database, Listener, NotifyCallback
 from hotmesh_actors.store.jobs import JobStore, run
 from hotmesh_actors.store.migrations import migrate_app
 from hotmesh_actors.store.streams import Outgoing
@@ -103,9 +103,13 @@ class HotMesh:
         self.workers: list[WorkerActor] = []
         self._waiters: dict[str, trio.MemorySendChannel[JobOutput]] = {}
         self._finished: dict[str, JobOutput] = {}
-        self._subscribers: dict[str, list[Subscriber]] = {}
+        self._subscribers: dict[str, list[NotifyCallback]] = {}
         self._patterns: dict[str, list[Subscriber]] = {}
         self._nursery: trio.Nursery | None = None
+
+    def _env(self) -> PipeEnv:
+        """Clock, randomness and this mesh's timer fidelity for a step run here."""
+        return system_env(self.settings.fidelity_seconds)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -215,7 +219,7 @@ class HotMesh:
         app = await self.versions.active()
         if topic not in app.graphs_by_topic:
             raise UnknownTopicError(f"no graph of app {self.app_id!r} v{app.version} subscribes to {topic!r}")
-        ctx = start_job(app, topic, data, env=system_env(), new_guid=new_guid, settings=self.engine_settings,
+        ctx = start_job(app, topic, data, env=self._env(), new_guid=new_guid, settings=self.engine_settings,
                         job_id=job_id, engine_guid=engine_guid, entity=entity)
         run_transitions(ctx)
 
@@ -317,16 +321,13 @@ class HotMesh:
                 message = json.loads(payload)
                 self._call(callback, str(message.get("topic", topic)), message.get("job") or {})
 
-        self._subscribers.setdefault(topic, []).append(callback)
-        setattr(callback, "_hotmesh_listener", on_notify)  # noqa: B010 - remembered for unsub
+        self._subscribers.setdefault(topic, []).append(on_notify)
         await self.listener.add(quorum_channel(self.app_id, topic), on_notify)
 
     async def unsub(self, topic: str) -> None:
         """Stop every `sub` callback on `topic`."""
-        for callback in self._subscribers.pop(topic, []):
-            on_notify = getattr(callback, "_hotmesh_listener", None)
-            if on_notify is not None:
-                await self.listener.remove(quorum_channel(self.app_id, topic), on_notify)
+        for on_notify in self._subscribers.pop(topic, []):
+            await self.listener.remove(quorum_channel(self.app_id, topic), on_notify)
 
     async def psub(self, pattern: str, callback: Subscriber) -> None:
         """Pattern subscription (`order.*`), matched in-process over one LISTEN on the app's publishes channel.
@@ -355,9 +356,7 @@ class HotMesh:
             raise UnknownTopicError(f"no hook of app {self.app_id!r} v{app.version} listens on {topic!r}")
         message = StreamMessage(metadata=MessageMetadata(guid=new_guid(), topic=topic), type=MessageType.WEBHOOK,
                                 data=_check_payload(data), status=MessageStatus(status), code=code)
-        scratch = StepContext(app=app, job=JobState(key="", jid="", status=0), env=system_env(), new_guid=new_guid,
-                              settings=self.engine_settings)
-        order_key = signal_lookup(scratch, topic, message.data)
+        order_key = signal_lookup(app, self._env(), topic, message.data)
         await self.jobs.engine_streams.publish([Outgoing(stream_name=self.app_id, message=message,
                                                          order_key=order_key)])
         return message.metadata.guid
@@ -377,7 +376,7 @@ class HotMesh:
                 job = jobs.get(key)
                 if job is None:
                     return None
-                ctx = StepContext(app=app, job=job, env=system_env(), new_guid=new_guid,
+                ctx = StepContext(app=app, job=job, env=self._env(), new_guid=new_guid,
                                   settings=self.engine_settings)
                 if not interrupt_job(ctx, reason=reason, code=code, throw=throw, expire_s=expire):
                     return False
@@ -500,4 +499,4 @@ def _raise_if_failed(jid: str, output: JobOutput) -> JobOutput:
     raise JobFailedError(jid, code, message, details)
 
 
-__all__ = ["HotMesh", "JobOutput", "MeshConfig", "encode", "math"]
+__all__ = ["HotMesh", "JobOutput", "MeshConfig"]

@@ -44,6 +44,7 @@ class VersionCache:
         self._current: AppVersion | None = None
         self._compiled: dict[str, AppVersion] = {}
         self._lock = trio.Lock()
+        self._first_read = trio.Lock()
 
     @property
     def current(self) -> AppVersion | None:
@@ -53,7 +54,9 @@ class VersionCache:
     async def active(self) -> AppVersion:
         """The active version; raises NotActivatedError when none is active yet."""
         if self._current is None:
-            await self.refresh()
+            async with self._first_read:  # many first callers at once share one read
+                if self._current is None:
+                    await self.refresh()
         if self._current is None:
             raise NotActivatedError(f"app {self.app_id!r} has no active version: deploy and activate one")
         return self._current

@@ -51,6 +51,15 @@ def _cached(kind: str, value: object, build: Callable[[object], T]) -> T:
     return built
 
 
+def evaluate(value: JSON, context: dict[str, JSON], env: PipeEnv) -> JSON:
+    """Evaluate a model value (literal, reference or pipe) against a mapping context."""
+    if value is None:
+        return None
+    if isinstance(value, bool | int | float):
+        return value
+    return compiled(value).evaluate(context, env=env)
+
+
 def compiled(value: object) -> Node:
     """The compiled pipe tree of a frozen model value."""
     return _cached("pipe", value, compile_value)
@@ -131,11 +140,7 @@ class StepContext:
 
     def resolve(self, value: JSON, context: dict[str, JSON]) -> JSON:
         """Evaluate a model value (literal, reference or pipe) against a mapping context."""
-        if value is None:
-            return None
-        if isinstance(value, bool | int | float):
-            return value
-        return compiled(value).evaluate(context, env=self.env)
+        return evaluate(value, context, self.env)
 
     def resolve_map(self, maps: JSON, context: dict[str, JSON]) -> dict[str, JSON]:
         """Resolve a `maps` object into a plain dict (undefined members dropped)."""

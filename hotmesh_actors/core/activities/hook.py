@@ -25,13 +25,14 @@ from hotmesh_actors.core.activities.base import (
     record_error,
     reply_index,
 )
-from hotmesh_actors.core.activities.context import StepContext
+from hotmesh_actors.core.activities.context import StepContext, evaluate
 from hotmesh_actors.core.activities.effects import DeleteSignal, DisarmTimer, RegisterSignal
 from hotmesh_actors.core.durations import round_up_to_fidelity
-from hotmesh_actors.core.graph.model import Activity
+from hotmesh_actors.core.graph.model import Activity, AppVersion
 from hotmesh_actors.core.jobstate import with_last_index
 from hotmesh_actors.core.keys import signal_key
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
+from hotmesh_actors.core.pipe import PipeEnv
 from hotmesh_actors.core.pipe.jsvalues import is_number, to_number, to_string
 
 JSON = Any
@@ -137,12 +138,12 @@ def _expected(ctx: StepContext, activity: Activity, topic: str, context: dict[st
     return ctx.resolve(match[0].get("expected"), context)
 
 
-def signal_lookup(ctx: StepContext, topic: str, payload: dict[str, JSON]) -> str | None:
+def signal_lookup(app: AppVersion, env: PipeEnv, topic: str, payload: dict[str, JSON]) -> str | None:
     """The registry key a signal on `topic` with `payload` looks for (match[0].actual resolved on it)."""
-    rules = ctx.app.hook_rules_for(topic)
+    rules = app.hook_rules_for(topic)
     if not rules:
         return None
     match = (rules[0].conditions.get("match") if rules[0].conditions else None) or []
     actual = match[0].get("actual") if match else None
-    value = ctx.resolve(actual, {"$self": {"hook": {"data": payload}}}) if actual is not None else ""
+    value = evaluate(actual, {"$self": {"hook": {"data": payload}}}, env) if actual is not None else ""
     return signal_key(topic, to_string(value))

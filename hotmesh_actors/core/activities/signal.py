@@ -41,7 +41,7 @@ def leg1(ctx: StepContext, activity: Activity, dad: str, guid: str) -> Outcome:
         code=code,
     )
     ctx.effects.append(Publish(target=StreamTarget.ENGINE, stream_name=ctx.app.app_id, message=message,
-                               order_key=signal_lookup(ctx, topic, payload)))
+                               order_key=signal_lookup(ctx.app, ctx.env, topic, payload)))
     complete_leg1(ctx, activity, dad)
     finish_activity(ctx, activity, dad, guid)
     return DONE

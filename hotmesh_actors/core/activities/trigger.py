@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from hotmesh_actors.core import ledger as L
-from hotmesh_actors.core.activities.context import EngineSettings, StepContext
+from hotmesh_actors.core.activities.context import EngineSettings, StepContext, evaluate
 from hotmesh_actors.core.graph.model import AppVersion
 from hotmesh_actors.core.jobstate import JobState
 from hotmesh_actors.core.keys import job_key
@@ -61,17 +61,15 @@ def start_job(
     lineage = lineage or Lineage()
     own = {"input": {"data": data}, "output": {"data": data}}
     probe = {trigger.id: own, "$self": own, "$job": {"data": {}, "metadata": {}}}
-    scratch = StepContext(app=app, job=JobState(key="", jid="", status=0), env=env, new_guid=new_guid,
-                          settings=settings or EngineSettings())
     jid = job_id
     if jid is None and trigger.stats and trigger.stats.get("id") is not None:
-        resolved = scratch.resolve(trigger.stats["id"], probe)
+        resolved = evaluate(trigger.stats["id"], probe, env)
         if resolved is not UNDEFINED and resolved is not None and resolved != "":
             jid = to_string(resolved)
     if not jid:
         jid = default_job_id or new_guid()
     if entity is None and trigger.entity is not None:
-        resolved_entity = scratch.resolve(trigger.entity, probe)
+        resolved_entity = evaluate(trigger.entity, probe, env)
         entity = None if resolved_entity in (UNDEFINED, None) else to_string(resolved_entity)
     job = JobState(key=job_key(app.app_id, jid), jid=jid, status=0, gid=new_guid(), created=True,
                    entity=entity, origin_id=lineage.origin_id or (str(data["originJobId"])
