@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import trio
@@ -17,7 +17,7 @@ from hotmesh_actors.errors import HotMeshError
 from hotmesh_actors.mesh.hotmesh import HotMesh
 from hotmesh_actors.mesh.worker import Worker
 
-DEMO_GRAPH = Path(__file__).resolve().parents[1] / "graphs" / "order.yaml"
+DEMO_GRAPH = resources.files("hotmesh_actors.demo").joinpath("order.yaml")  # shipped in the wheel
 STOCK = {"item-123": 7, "item-456": 2}
 
 
@@ -35,14 +35,11 @@ async def _notify_backorder(msg: Any) -> dict[str, Any]:
 
 async def demo(dsn: str | None) -> int:
     """Run the README's order flow twice: one order in stock, one back-ordered."""
-    if not DEMO_GRAPH.exists():
-        print(f"demo graph not found at {DEMO_GRAPH}; run the demo from a checkout of the repository",
-              file=sys.stderr)
-        return 2
     workers = [Worker("inventory.check", _check_inventory), Worker("inventory.reserve", _reserve_item),
                Worker("inventory.backorder.notify", _notify_backorder)]
     async with HotMesh.open(app_id="orders", dsn=dsn, workers=workers) as mesh:
-        await mesh.deploy(str(DEMO_GRAPH))
+        with resources.as_file(DEMO_GRAPH) as graph_path:  # a real file even when installed zipped
+            await mesh.deploy(str(graph_path))
         await mesh.activate("1")
         for order in ({"itemId": "item-123", "requestedQty": 5}, {"itemId": "item-456", "requestedQty": 5}):
             output = await mesh.pubsub("order.requested", order, timeout=30)

@@ -115,3 +115,13 @@ class NotActivatedError(HotMeshError):
 
 class InvalidPayloadError(HotMeshError, TypeError):
     """A payload is not a JSON object of JSON-serialisable values."""
+
+
+class InvalidArgumentError(HotMeshError, ValueError, TypeError):
+    """An argument of a mesh call has the wrong type or value (an empty or non-string job id, a NUL character,
+    a negative timeout …); `argument` names it. Raised before anything is written. It is both a ValueError
+    and a TypeError, so code that catches either for bad arguments keeps working."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument

@@ -5,8 +5,16 @@
         await mesh.activate("1")
         output = await mesh.pubsub("order.requested", {"itemId": "item-123", "requestedQty": 5}, timeout=10)
 
-`mesh = await nursery.start(HotMesh.serve, MeshConfig(app_id=...))` embeds it in a trio app instead; it
-stops when the nursery is cancelled. With `dsn=None` (and no HOTMESH_DSN) the embedded Postgres is used.
+To embed it in a larger trio app, start `serve` in a nursery; it takes `open`'s keywords (bound with
+functools.partial, since `nursery.start` passes positional arguments only) or one `MeshConfig`, and stops
+when the nursery is cancelled:
+
+    mesh = await nursery.start(functools.partial(HotMesh.serve, app_id="orders", workers=[...]))
+    mesh = await nursery.start(HotMesh.serve, MeshConfig(app_id="orders", workers=[...]))
+
+With `dsn=None` (and no HOTMESH_DSN) the embedded Postgres is used. Arguments are checked before anything is
+written (see mesh/arguments.py): a malformed one raises InvalidArgumentError, InvalidPayloadError or, at
+open, ConfigurationError, each naming it.
 """
 
 from __future__ import annotations
@@ -37,12 +45,27 @@ from hotmesh_actors.core.pipe import PipeEnv
 from hotmesh_actors.embedded import start_embedded
 from hotmesh_actors.errors import (
     ConfigurationError,
+    InvalidArgumentError,
     InvalidPayloadError,
     JobAlreadyCompletedError,
     JobFailedError,
     JobNotFoundError,
     PubSubTimeout,
     UnknownTopicError,
+)
+from hotmesh_actors.mesh.arguments import (
+    MAX_JOB_ID_BYTES,
+    check_app_id,
+    check_callback,
+    check_choice,
+    check_code,
+    check_job_id,
+    check_names,
+    check_number,
+    check_optional_job_id,
+    check_optional_text,
+    check_payload,
+    check_text,
 )
 from hotmesh_actors.mesh.engine import Engine
 from hotmesh_actors.mesh.export import export_job
@@ -60,9 +83,6 @@ JSON = Any
 JobOutput = dict[str, JSON]
 Subscriber = Callable[[str, JobOutput], Awaitable[None] | None]
 
-_APP_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-
-
 @attrs.frozen(kw_only=True)
 class MeshConfig:
     """What `HotMesh.serve` needs: the app, the database, the workers, and whether to run an engine."""
@@ -75,14 +95,37 @@ class MeshConfig:
     guid: str | None = None
 
 
-def _check_payload(data: object) -> dict[str, JSON]:
-    if not isinstance(data, dict):
-        raise InvalidPayloadError(f"a payload must be a dict (a JSON object), not {type(data).__name__}")
-    try:
-        json.dumps(data, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise InvalidPayloadError(f"payload is not JSON-serialisable: {err}") from err
-    return data
+def _config_of(config: object, *, app_id: str | None, dsn: str | None, workers: Sequence[Worker] | None,
+               engine: bool | None, settings: Settings | None, guid: str | None) -> MeshConfig:
+    """The MeshConfig `serve` runs: the one given, or one built from `open`'s keywords (not both)."""
+    keywords = {"app_id": app_id, "dsn": dsn, "workers": workers, "engine": engine, "settings": settings,
+                "guid": guid}
+    given = [name for name, value in keywords.items() if value is not None]
+    if config is not None:
+        if not isinstance(config, MeshConfig):
+            raise ConfigurationError(
+                f"HotMesh.serve takes a MeshConfig as its one positional argument, not {type(config).__name__} "
+                f"{config!r}; pass keywords instead: functools.partial(HotMesh.serve, app_id=...)")
+        if given:
+            raise ConfigurationError(f"HotMesh.serve got a MeshConfig and the keywords {', '.join(given)}: "
+                                     "pass one or the other")
+        chosen = config
+    elif app_id is None:
+        raise ConfigurationError("HotMesh.serve needs app_id= (and optionally dsn=, workers=, engine=, settings=, "
+                                 "guid=, as for HotMesh.open) or a MeshConfig")
+    else:
+        chosen = MeshConfig(app_id=app_id, dsn=dsn, workers=tuple(workers or ()),
+                            engine=True if engine is None else engine, settings=settings, guid=guid)
+    check_app_id(chosen.app_id)
+    if chosen.guid is not None:
+        try:
+            check_text("guid", chosen.guid, max_bytes=256)
+        except InvalidArgumentError as err:
+            raise ConfigurationError(str(err)) from None
+    bad_workers = [worker for worker in chosen.workers if not isinstance(worker, Worker)]
+    if bad_workers:
+        raise ConfigurationError(f"workers must be Worker instances, not {type(bad_workers[0]).__name__}")
+    return chosen
 
 
 class HotMesh:
@@ -140,11 +183,17 @@ class HotMesh:
             raise single from None
 
     @classmethod
-    async def serve(cls, config: MeshConfig, *, task_status: trio.TaskStatus[HotMesh] = trio.TASK_STATUS_IGNORED,
-                    ) -> None:
-        """Run a mesh until cancelled; `task_status.started(mesh)` hands the API to the caller."""
-        if not config.app_id or not set(config.app_id) <= _APP_ID_CHARS:
-            raise ConfigurationError(f"app_id must be letters, digits, '-' or '_': {config.app_id!r}")
+    async def serve(cls, config: MeshConfig | None = None, *, app_id: str | None = None, dsn: str | None = None,
+                    workers: Sequence[Worker] | None = None, engine: bool | None = None,
+                    settings: Settings | None = None, guid: str | None = None,
+                    task_status: trio.TaskStatus[HotMesh] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run a mesh until cancelled; `task_status.started(mesh)` hands the API to the caller.
+
+        Takes `open`'s keywords (same meanings and defaults) or one `MeshConfig`, not both; see the module
+        docstring for `nursery.start`. Raises ConfigurationError for neither/both, or a malformed app id.
+        """
+        config = _config_of(config, app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings,
+                            guid=guid)
         settings = config.settings or Settings.from_env(dsn=config.dsn)
         dsn = config.dsn or settings.dsn
         if dsn is None:
@@ -193,9 +242,11 @@ class HotMesh:
         self.versions.remember(app)
         return app
 
-    async def activate(self, version: str) -> bool:
+    async def activate(self, version: str | int) -> bool:
         """Make a deployed version the active one for every engine of the app; False if never deployed."""
-        if not await activate_version(self.db, self.app_id, str(version)):
+        text = str(version) if isinstance(version, int) and not isinstance(version, bool) else version  # 1 is "1"
+        version = check_text("version", text)
+        if not await activate_version(self.db, self.app_id, version):
             return False
         await self.versions.refresh()
         await self.db.execute(self.jobs.sql("notify"), [quorum_channel(self.app_id)],
@@ -210,9 +261,13 @@ class HotMesh:
                   entity: str | None = None) -> str:
         """Start a job on the graph subscribed to `topic`; returns its job id.
 
-        Raises UnknownTopicError, DuplicateJobError (a live job has this id), InvalidPayloadError.
+        Raises UnknownTopicError, DuplicateJobError (a live job has this id), InvalidPayloadError, and
+        InvalidArgumentError for an empty, non-string or over-long `job_id` or `entity`.
         """
-        return await self._start(topic, _check_payload(data or {}), job_id=job_id, entity=entity, engine_guid=None)
+        payload = check_payload({} if data is None else data)
+        return await self._start(check_text("topic", topic), payload, job_id=check_optional_job_id(job_id),
+                                 entity=check_optional_text("entity", entity, max_bytes=MAX_JOB_ID_BYTES),
+                                 engine_guid=None)
 
     async def _start(self, topic: str, data: dict[str, JSON], *, job_id: str | None, entity: str | None,
                      engine_guid: str | None) -> str:
@@ -221,6 +276,13 @@ class HotMesh:
             raise UnknownTopicError(f"no graph of app {self.app_id!r} v{app.version} subscribes to {topic!r}")
         ctx = start_job(app, topic, data, env=self._env(), new_guid=new_guid, settings=self.engine_settings,
                         job_id=job_id, engine_guid=engine_guid, entity=entity)
+        if job_id is None:  # an id (or entity) the trigger computed from the payload, e.g. by `stats.id`
+            try:
+                check_job_id(ctx.job.jid, argument="the job id the trigger computed from data")
+                check_optional_text("the entity the trigger computed from data", ctx.job.entity,
+                                    max_bytes=MAX_JOB_ID_BYTES)
+            except InvalidArgumentError as err:
+                raise InvalidPayloadError(str(err)) from None
         run_transitions(ctx)
 
         async def work(conn: Connection) -> None:
@@ -236,11 +298,14 @@ class HotMesh:
                      job_id: str | None = None) -> JobOutput:
         """Start a job and wait for its output `{metadata, data}`.
 
-        Raises PubSubTimeout (code 504; the job keeps running) or JobFailedError when it ends in error.
+        Raises PubSubTimeout (code 504; the job keeps running) or JobFailedError when it ends in error; before
+        starting anything, the errors of `pub` and InvalidArgumentError for a negative or NaN `timeout`.
         """
-        payload = _check_payload(data or {})
+        payload = check_payload({} if data is None else data)
+        timeout = check_number("timeout", timeout, allow_infinity=True)
         send, receive = trio.open_memory_channel[JobOutput](1)
-        jid = await self._start(topic, payload, job_id=job_id, entity=None, engine_guid=self.guid)
+        jid = await self._start(check_text("topic", topic), payload, job_id=check_optional_job_id(job_id),
+                                entity=None, engine_guid=self.guid)
         if jid in self._finished:
             output = self._finished.pop(jid)
         else:
@@ -316,6 +381,9 @@ class HotMesh:
 
     async def sub(self, topic: str, callback: Subscriber) -> None:
         """Call `callback(topic, output)` for each notification on `topic` (e.g. `<publishes>.<jobId>`)."""
+        check_text("topic", topic)
+        check_callback("callback", callback)
+
         def on_notify(_channel: str, payload: str | None) -> None:
             if payload is not None:
                 message = json.loads(payload)
@@ -326,6 +394,7 @@ class HotMesh:
 
     async def unsub(self, topic: str) -> None:
         """Stop every `sub` callback on `topic`."""
+        check_text("topic", topic)
         for on_notify in self._subscribers.pop(topic, []):
             await self.listener.remove(quorum_channel(self.app_id, topic), on_notify)
 
@@ -335,12 +404,15 @@ class HotMesh:
         (HotMesh on Postgres cannot do this.) The channel is only listened to while a pattern exists, so
         meshes without pattern subscriptions never receive those notifications.
         """
+        check_text("pattern", pattern)
+        check_callback("callback", callback)
         if not self._patterns:
             await self.listener.add(quorum_channel(self.app_id, PUBLISHED_TOPIC), self._on_published)
         self._patterns.setdefault(pattern, []).append(callback)
 
     async def punsub(self, pattern: str) -> None:
         """Remove the pattern's callbacks."""
+        check_text("pattern", pattern)
         if self._patterns.pop(pattern, None) is not None and not self._patterns:
             await self.listener.remove(quorum_channel(self.app_id, PUBLISHED_TOPIC), self._on_published)
 
@@ -349,13 +421,18 @@ class HotMesh:
     async def signal(self, topic: str, data: dict[str, JSON], *, status: str = "success", code: int = 200) -> str:
         """Send a signal to the hook waiting on `topic` whose rule matches `data` (buffered if none waits yet).
 
-        Returns the signal message's guid.
+        Returns the signal message's guid. Raises UnknownTopicError, InvalidPayloadError, or
+        InvalidArgumentError for a bad `topic`, `status` or `code`.
         """
+        check_text("topic", topic)
+        payload = check_payload(data)
+        check_choice("status", status, [member.value for member in MessageStatus])
+        check_code("code", code)
         app = await self.versions.active()
         if not app.hook_rules_for(topic):
             raise UnknownTopicError(f"no hook of app {self.app_id!r} v{app.version} listens on {topic!r}")
         message = StreamMessage(metadata=MessageMetadata(guid=new_guid(), topic=topic), type=MessageType.WEBHOOK,
-                                data=_check_payload(data), status=MessageStatus(status), code=code)
+                                data=payload, status=MessageStatus(status), code=code)
         order_key = signal_lookup(app, self._env(), topic, message.data)
         await self.jobs.engine_streams.publish([Outgoing(stream_name=self.app_id, message=message,
                                                          order_key=order_key)])
@@ -365,8 +442,14 @@ class HotMesh:
                         code: int = 410, expire: float = 1.0, suppress: bool = False) -> None:
         """Interrupt a running job (status moves below −100,000,000; its queued messages are expired).
 
-        Raises JobNotFoundError, or JobAlreadyCompletedError unless `suppress`.
+        Raises JobNotFoundError, or JobAlreadyCompletedError unless `suppress`; InvalidArgumentError for a bad
+        `job_id`, `reason`, `code` or `expire`.
         """
+        check_text("topic", topic)
+        check_job_id(job_id)
+        check_optional_text("reason", reason)
+        check_code("code", code)
+        check_number("expire", expire)
         app = await self.versions.active()
         key = job_key(self.app_id, job_id)
 
@@ -395,6 +478,7 @@ class HotMesh:
 
     async def scrub(self, job_id: str) -> None:
         """Delete a job and its state, and expire its stream messages."""
+        check_job_id(job_id)
         key = job_key(self.app_id, job_id)
 
         async def work(conn: Connection) -> None:
@@ -427,6 +511,7 @@ class HotMesh:
     # -- reading state ----------------------------------------------------------------------------------
 
     async def _load(self, job_id: str) -> JobState:
+        check_job_id(job_id)
         state = await self.jobs.load(job_key(self.app_id, job_id))
         if state is None:
             raise JobNotFoundError(job_id)
@@ -452,6 +537,7 @@ class HotMesh:
 
     async def get_query_state(self, job_id: str, fields: Sequence[str]) -> dict[str, JSON]:
         """Read searchable `_<field>` values (a quoted name `'"x"'` reads the literal field `x`)."""
+        fields = check_names("fields", fields)
         state = await self._load(job_id)
         found: dict[str, JSON] = {}
         for name in fields:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from hotmesh_actors import HotMesh, Worker
+from hotmesh_actors import HotMesh, MeshConfig, Worker
 from hotmesh_actors.core.messages import StreamMessage
 from hotmesh_actors.errors import (
+    ConfigurationError,
     DatabaseUnavailableError,
     GraphValidationError,
+    InvalidArgumentError,
     InvalidPayloadError,
     JobAlreadyCompletedError,
     JobFailedError,
@@ -63,6 +67,13 @@ GRAPHS = """
           match:
             - expected: '{$job.metadata.jid}'
               actual: '{$self.hook.data.id}'
+- subscribes: x.keyed
+  expire: 120
+  activities:
+    t3:
+      type: trigger
+      stats:
+        id: '{$self.output.data.id}'
 """
 
 
@@ -388,3 +399,199 @@ async def test_bad_dsn_raises_a_bare_database_unavailable_error(dsn: str, host: 
         async with HotMesh.open(app_id=app_id, dsn=dsn, settings=K.settings()):
             pass  # pragma: no cover
     _check_unavailable(caught.value, host)
+
+
+# -- strings Postgres cannot store, job ids, app ids: refused up front, nothing written ------------------
+
+
+async def _written(mesh: HotMesh) -> tuple[int, ...]:
+    """Row counts of every table of the app a refused call could have written to."""
+    schema = K.schema(mesh.app_id)
+    counts = []
+    for table in ("jobs", "jobs_attributes", "engine_streams", "worker_streams", "signal_registry"):
+        counts.append(await mesh.db.fetchval(f"SELECT count(*) FROM {schema}.{table}"))
+    return tuple(counts)
+
+
+UNSTORABLE_PAYLOADS = [  # (payload, the path the error must name)
+    ({"na\x00me": 1}, "a key of data"),
+    ({"name": "nul\x00inside"}, "data['name']"),
+    ({"order": {"lines": ["ok", {"sku": "a\x00"}]}}, "data['order']['lines'][1]['sku']"),
+    ({"order": {"lines": [{"ok": 1}, {"s\x00ku": 1}]}}, "a key of data['order']['lines'][1]"),
+    ({"name": "lone \ud800 surrogate"}, "data['name']"),
+    ({"deep": [[["\x00"]]]}, "data['deep'][0][0][0]"),
+]
+
+
+async def test_nul_and_lone_surrogates_in_payloads_are_refused_naming_the_path(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        before = await _written(mesh)
+        for payload, path in UNSTORABLE_PAYLOADS:
+            for call in (partial(mesh.pub, "x.test", payload), partial(mesh.pubsub, "x.test", payload, timeout=2),
+                         partial(mesh.signal, "x.go", payload)):
+                with pytest.raises(InvalidPayloadError) as refused:
+                    await call()
+                assert str(refused.value).startswith(path + " "), (str(refused.value), path)
+                assert "cannot store" in str(refused.value) or "surrogate" in str(refused.value)
+        assert await _written(mesh) == before
+        # a literal backslash before 'u0000' is ordinary text: accepted and stored as written
+        jid = await mesh.pub("x.test", {"text": "back\\u0000slash"})
+        await K.wait_until(lambda: _status(mesh, jid, 0), what="the job completes")
+        raw = await mesh.get_raw(jid)
+        assert raw["t1/output/data/text,0"] == "back\\u0000slash"
+
+
+def _calls_naming(mesh: HotMesh, job_id: Any) -> list[Callable[[], Awaitable[object]]]:
+    """Every facade call that takes a job id, with `job_id`."""
+    return [partial(mesh.get_status, job_id), partial(mesh.get_state, "x.test", job_id),
+            partial(mesh.get_raw, job_id), partial(mesh.export, job_id), partial(mesh.get_query_state, job_id, ["a"]),
+            partial(mesh.interrupt, "x.test", job_id), partial(mesh.scrub, job_id)]
+
+
+async def test_bad_job_ids_are_refused_naming_job_id(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        before = await _written(mesh)
+        for job_id in ("", 123, "nul\x00id", "x" * 1025, b"bytes", "\udc80"):
+            for call in (partial(mesh.pub, "x.test", {}, job_id=job_id),
+                         partial(mesh.pubsub, "x.test", {}, job_id=job_id, timeout=2)):
+                with pytest.raises(InvalidArgumentError) as refused:
+                    await call()
+                assert refused.value.argument == "job_id" and "job_id" in str(refused.value)
+                assert isinstance(refused.value, ValueError) and isinstance(refused.value, TypeError)
+        assert await _written(mesh) == before
+        # every call that names a job refuses the same ids (123 never reads the job "123")
+        await mesh.pub("x.test", {}, job_id="123")
+        for job_id in ("", 123, "nul\x00id"):
+            for call in _calls_naming(mesh, job_id):
+                with pytest.raises(InvalidArgumentError, match="job_id"):
+                    await call()
+        # the longest accepted id works end to end
+        longest = "k" * 1024
+        assert (await mesh.pubsub("x.test", {}, job_id=longest, timeout=10))["metadata"]["jid"] == longest
+
+
+async def test_job_ids_computed_from_the_payload_are_checked_too(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        before = await _written(mesh)
+        with pytest.raises(InvalidPayloadError, match="job id the trigger computed from data"):
+            await mesh.pub("x.keyed", {"id": "k" * 5000})  # would make the completion NOTIFY fail forever
+        assert await _written(mesh) == before
+        assert await mesh.pub("x.keyed", {"id": "fine"}) == "fine"
+
+
+async def test_other_bad_arguments_are_refused_naming_them(pg_dsn: str, app_id: str) -> None:
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        waiting = await mesh.pub("x.wait", {})
+        await K.wait_until(lambda: _hook_registered(mesh, waiting), what="the hook waits for its signal")
+        before, attributes = await _written(mesh), await K.attributes(mesh, waiting)
+        calls: dict[str, list[Callable[[], Awaitable[object]]]] = {
+            "timeout": [partial(mesh.pubsub, "x.test", {}, timeout=-1),
+                        partial(mesh.pubsub, "x.test", {}, timeout=math.nan),
+                        partial(mesh.pubsub, "x.test", {}, timeout="10")],
+            "entity": [partial(mesh.pub, "x.test", {}, entity=""), partial(mesh.pub, "x.test", {}, entity="e\x00")],
+            "topic": [partial(mesh.pub, "", {}), partial(mesh.pub, None, {}), partial(mesh.signal, "x.go\x00", {}),
+                      partial(mesh.sub, "", print)],
+            "status": [partial(mesh.signal, "x.go", {"id": waiting}, status="bogus")],
+            "code": [partial(mesh.signal, "x.go", {"id": waiting}, code="200"),
+                     partial(mesh.interrupt, "x.wait", waiting, code=None)],
+            "reason": [partial(mesh.interrupt, "x.wait", waiting, reason="why\x00")],
+            "expire": [partial(mesh.interrupt, "x.wait", waiting, expire=-5)],
+            "fields": [partial(mesh.get_query_state, waiting, "approved")],
+            "callback": [partial(mesh.psub, "x.*", "not callable")],
+            "version": [partial(mesh.activate, "v\x00")],
+        }
+        for argument, attempts in calls.items():
+            for call in attempts:
+                with pytest.raises(InvalidArgumentError) as refused:
+                    await call()
+                assert refused.value.argument == argument, (argument, str(refused.value))
+        assert await _written(mesh) == before
+        assert await K.attributes(mesh, waiting) == attributes  # the interrupts with bad arguments did nothing
+        assert await mesh.get_status(waiting) > 0
+        assert (await mesh.versions.active()).version == "1"
+
+
+QUOTED_TOPIC = "x.q'uote\";DROP/**/TABLE/**/jobs;--"
+HOSTILE_IDS = ["o'k\"; DROP TABLE jobs; --", "$1 $$ \\ '' \"\" %s {schema}", "x'); DELETE FROM jobs; --"]
+
+
+async def test_quotes_and_sql_in_topics_and_job_ids_are_harmless(pg_dsn: str, app_id: str) -> None:
+    graphs = GRAPHS + f"""
+- subscribes: {json.dumps(QUOTED_TOPIC)}
+  publishes: {json.dumps(QUOTED_TOPIC + ".done")}
+  activities:
+    q1:
+      type: trigger
+      job:
+        maps:
+          seen: '{{$self.output.data.value}}'
+"""
+    async with _open(app_id, pg_dsn, Callback()) as mesh:
+        await mesh.deploy(K.app_yaml(app_id, graphs))
+        assert await mesh.activate("1")
+        heard: list[str] = []
+        await mesh.psub(QUOTED_TOPIC + "*", lambda topic, _output: heard.append(topic))
+        for job_id in HOSTILE_IDS:
+            output = await mesh.pubsub(QUOTED_TOPIC, {"value": job_id}, job_id=job_id, timeout=10)
+            assert (output["metadata"]["jid"], output["data"]) == (job_id, {"seen": job_id})
+            assert (await mesh.get_state(QUOTED_TOPIC, job_id))["data"] == {"seen": job_id}
+            assert (await mesh.pubsub("x.test", {"note": job_id}, job_id=job_id + "/w", timeout=10))["data"] == {"y": 1}
+            await mesh.interrupt("x.test", job_id + "/w", suppress=True)
+        with pytest.raises(UnknownTopicError):
+            await mesh.pub("x.test'; DROP TABLE jobs; --", {})
+        with pytest.raises(JobNotFoundError):
+            await mesh.get_status("nope' OR '1'='1")
+        await K.wait_until(lambda: _heard_all(heard), what="the publishes notifications arrive")
+        keys = [row["key"] for row in await mesh.db.fetch(f"SELECT key FROM {K.schema(app_id)}.jobs")]
+        assert sorted(keys) == sorted(f"hmsh:{app_id}:j:{jid}" for jid in HOSTILE_IDS + [i + "/w" for i in HOSTILE_IDS])
+        with pytest.raises(ConfigurationError):  # app ids cannot carry quotes at all
+            async with HotMesh.open(app_id="a'; DROP SCHEMA public; --", dsn=pg_dsn):
+                pass  # pragma: no cover
+
+
+async def _heard_all(heard: list[str]) -> bool:
+    return sorted(heard) == sorted(f"{QUOTED_TOPIC}.done.{jid}" for jid in HOSTILE_IDS)
+
+
+async def _traces_of(db: Database, app_ids: list[str]) -> list[str]:
+    """Whatever a refused open could have left for these app ids: a schema, or rows in the global tables."""
+    found = [row["nspname"] for row in await db.fetch(
+        "SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])", [a.lower() for a in app_ids])]
+    for table in ("hmsh_applications", "hmsh_connections", "hmsh_application_versions"):
+        exists = await db.fetchval("SELECT to_regclass($1) IS NOT NULL", f"public.{table}")
+        if exists:
+            rows = await db.fetch(f"SELECT app_id FROM public.{table} WHERE app_id = ANY($1::text[])", app_ids)
+            found += [f"{table}:{row['app_id']}" for row in rows]
+    return found
+
+
+async def test_app_ids_too_long_for_postgres_names_are_refused_at_open(pg_dsn: str, app_id: str) -> None:
+    from hotmesh_actors.mesh.arguments import MAX_APP_ID_BYTES
+
+    assert MAX_APP_ID_BYTES == 42  # 'hmsh:' + app id + ':QUORUM:' + an 8-hex hash fits 63 bytes
+    shared_prefix = app_id + "x" * (63 - len(app_id))
+    refused = [app_id + "y" * (MAX_APP_ID_BYTES + 1 - len(app_id)), shared_prefix + "a", shared_prefix + "b"]
+    for too_long in refused:
+        with pytest.raises(ConfigurationError, match="longer than 42"):
+            async with HotMesh.open(app_id=too_long, dsn=pg_dsn, settings=K.settings()):
+                pass  # pragma: no cover
+        async with trio.open_nursery() as nursery:
+            with pytest.raises(ConfigurationError, match="longer than 42"):
+                await nursery.start(HotMesh.serve, MeshConfig(app_id=too_long, dsn=pg_dsn))
+            with pytest.raises(ConfigurationError, match="longer than 42"):
+                await nursery.start(partial(HotMesh.serve, app_id=too_long, dsn=pg_dsn))
+    for not_text in (123, None, ""):
+        with pytest.raises(ConfigurationError, match="app_id"):
+            async with HotMesh.open(app_id=not_text, dsn=pg_dsn):  # type: ignore[arg-type]
+                pass  # pragma: no cover
+    async with Database.open(pg_dsn) as db:
+        assert await _traces_of(db, refused) == []
+    # the longest accepted app id works end to end, its channels untruncated
+    longest = app_id + "z" * (MAX_APP_ID_BYTES - len(app_id))
+    async with _open(longest, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        assert (await mesh.pubsub("x.test", {}, timeout=10))["data"] == {"y": 1}
