@@ -207,20 +207,24 @@ class HotMesh:
     # -- starting jobs ------------------------------------------------------------------------------
 
     async def pub(self, topic: str, data: dict[str, JSON] | None = None, *, job_id: str | None = None,
-                  entity: str | None = None) -> str:
+                  entity: str | None = None, pending: float | None = None) -> str:
         """Start a job on the graph subscribed to `topic`; returns its job id.
+
+        `pending=N` creates the job pending (status −1, its first activities not entered) and expires it
+        after N seconds, as HotMesh's `pub(topic, data, context, {pending: N})`.
 
         Raises UnknownTopicError, DuplicateJobError (a live job has this id), InvalidPayloadError.
         """
-        return await self._start(topic, _check_payload(data or {}), job_id=job_id, entity=entity, engine_guid=None)
+        return await self._start(topic, _check_payload(data or {}), job_id=job_id, entity=entity, engine_guid=None,
+                                 pending=pending)
 
     async def _start(self, topic: str, data: dict[str, JSON], *, job_id: str | None, entity: str | None,
-                     engine_guid: str | None) -> str:
+                     engine_guid: str | None, pending: float | None = None) -> str:
         app = await self.versions.active()
         if topic not in app.graphs_by_topic:
             raise UnknownTopicError(f"no graph of app {self.app_id!r} v{app.version} subscribes to {topic!r}")
         ctx = start_job(app, topic, data, env=self._env(), new_guid=new_guid, settings=self.engine_settings,
-                        job_id=job_id, engine_guid=engine_guid, entity=entity)
+                        job_id=job_id, engine_guid=engine_guid, entity=entity, pending_s=pending)
         run_transitions(ctx)
 
         async def work(conn: Connection) -> None:
