@@ -25,6 +25,7 @@ from hotmesh_actors.actors import Supervisor
 from hotmesh_actors.clock import new_guid, system_env
 from hotmesh_actors.core.activities.context import EngineSettings, StepContext
 from hotmesh_actors.core.activities.dispatch import run_transitions
+from hotmesh_actors.core.activities.effects import Publish
 from hotmesh_actors.core.activities.hook import signal_lookup
 from hotmesh_actors.core.activities.interrupt import interrupt_job
 from hotmesh_actors.core.activities.trigger import start_job
@@ -234,6 +235,10 @@ class HotMesh:
                 await self.jobs.apply_effects(conn, ctx.effects)
 
         await self.db.with_connection(work)
+        if self.engine is not None and any(isinstance(e, Publish) and e.delay_s > 0 for e in ctx.effects):
+            # A delayed row (a timer armed in the trigger's step) sends no NOTIFY: let the engine re-read
+            # when its next work falls due, now that the row is committed, rather than at its fallback poll.
+            self.engine.wake()
         return ctx.job.jid
 
     async def pubsub(self, topic: str, data: dict[str, JSON] | None = None, *, timeout: float = 1.0,
