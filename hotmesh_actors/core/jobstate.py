@@ -137,6 +137,8 @@ class JobState:
     """Semaphore change this step made (applied with one UPDATE … status = status + delta)."""
     expire_s: float | None = None
     """Set when the job finished: keep it this many seconds (0 = forever)."""
+    index_entries: list[tuple[str, str]] = attrs.field(factory=list)
+    """(stats key, facet) rows the store files this new job under (trigger `stats` index measures)."""
 
     # -- loading ------------------------------------------------------------------------------------
 

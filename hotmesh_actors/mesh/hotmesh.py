@@ -33,6 +33,7 @@ from hotmesh_actors.actors import Supervisor
 from hotmesh_actors.clock import new_guid, system_env
 from hotmesh_actors.core.activities.context import EngineSettings, StepContext
 from hotmesh_actors.core.activities.dispatch import run_transitions
+from hotmesh_actors.core.activities.effects import Publish
 from hotmesh_actors.core.activities.hook import signal_lookup
 from hotmesh_actors.core.activities.interrupt import interrupt_job
 from hotmesh_actors.core.activities.trigger import start_job
@@ -258,24 +259,30 @@ class HotMesh:
     # -- starting jobs ------------------------------------------------------------------------------
 
     async def pub(self, topic: str, data: dict[str, JSON] | None = None, *, job_id: str | None = None,
-                  entity: str | None = None) -> str:
+                  entity: str | None = None, pending: float | None = None) -> str:
         """Start a job on the graph subscribed to `topic`; returns its job id.
 
+        `pending=N` creates the job pending (status −1, its first activities not entered) and expires it
+        after N seconds, as HotMesh's `pub(topic, data, context, {pending: N})`.
+
         Raises UnknownTopicError, DuplicateJobError (a live job has this id), InvalidPayloadError, and
-        InvalidArgumentError for an empty, non-string or over-long `job_id` or `entity`.
+        InvalidArgumentError for an empty, non-string or over-long `job_id` or `entity`, or a `pending` that
+        is not a positive number of seconds.
         """
         payload = check_payload({} if data is None else data)
+        if pending is not None and check_number("pending", pending) <= 0:
+            raise InvalidArgumentError("pending", f"pending must be a positive number of seconds, not {pending!r}")
         return await self._start(check_text("topic", topic), payload, job_id=check_optional_job_id(job_id),
                                  entity=check_optional_text("entity", entity, max_bytes=MAX_JOB_ID_BYTES),
-                                 engine_guid=None)
+                                 engine_guid=None, pending=pending)
 
     async def _start(self, topic: str, data: dict[str, JSON], *, job_id: str | None, entity: str | None,
-                     engine_guid: str | None) -> str:
+                     engine_guid: str | None, pending: float | None = None) -> str:
         app = await self.versions.active()
         if topic not in app.graphs_by_topic:
             raise UnknownTopicError(f"no graph of app {self.app_id!r} v{app.version} subscribes to {topic!r}")
         ctx = start_job(app, topic, data, env=self._env(), new_guid=new_guid, settings=self.engine_settings,
-                        job_id=job_id, engine_guid=engine_guid, entity=entity)
+                        job_id=job_id, engine_guid=engine_guid, entity=entity, pending_s=pending)
         if job_id is None:  # an id (or entity) the trigger computed from the payload, e.g. by `stats.id`
             try:
                 check_job_id(ctx.job.jid, argument="the job id the trigger computed from data")
@@ -292,6 +299,10 @@ class HotMesh:
                 await self.jobs.apply_effects(conn, ctx.effects)
 
         await self.db.with_connection(work)
+        if self.engine is not None and any(isinstance(e, Publish) and e.delay_s > 0 for e in ctx.effects):
+            # A delayed row (a timer armed in the trigger's step) sends no NOTIFY: let the engine re-read
+            # when its next work falls due, now that the row is committed, rather than at its fallback poll.
+            self.engine.wake()
         return ctx.job.jid
 
     async def pubsub(self, topic: str, data: dict[str, JSON] | None = None, *, timeout: float = 1.0,

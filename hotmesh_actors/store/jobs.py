@@ -12,7 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import asyncpg
+import attrs
 
+from hotmesh_actors.clock import new_guid
 from hotmesh_actors.core.activities.effects import (
     DeleteSignal,
     DisarmTimer,
@@ -21,6 +23,7 @@ from hotmesh_actors.core.activities.effects import (
     Publish,
     PurgeJob,
     RegisterSignal,
+    SignalAll,
     StreamTarget,
 )
 from hotmesh_actors.core.jobstate import JobState
@@ -98,6 +101,10 @@ class JobStore:
                                job.parent_id, job.status, job.expire_s)
         except asyncpg.UniqueViolationError as err:
             raise DuplicateJobError(f"Duplicate job: {job.jid}", job_id=job.jid) from err
+        if job.index_entries:
+            await conn.execute(self.sql("index_insert"), [key for key, _ in job.index_entries],
+                               [facet for _, facet in job.index_entries], job.row_id, job.jid)
+            job.index_entries = []
         job.status_delta = 0
         job.expire_s = None
 
@@ -143,6 +150,8 @@ class JobStore:
                 await conn.execute(self.sql("signal_delete"), effect.key)
             elif isinstance(effect, DisarmTimer):
                 await conn.execute(self.sql("disarm_timer"), self.app_id, effect.jid, effect.aid, effect.dad)
+            elif isinstance(effect, SignalAll):
+                engine.extend(await self._signal_all(conn, effect))
             elif isinstance(effect, PurgeJob):
                 await run(conn, self.engine_streams.purge_job_statement(effect.jid))
                 await run(conn, self.worker_streams.purge_job_statement(effect.jid))
@@ -153,6 +162,17 @@ class JobStore:
             await run(conn, self.worker_streams.publish_statement(worker))
         if channels:
             await conn.execute(self.sql("notify"), channels, payloads)
+
+    async def _signal_all(self, conn: Connection, effect: SignalAll) -> list[Outgoing]:
+        """One webhook per running job filed under the effect's facet (each routed through the registry)."""
+        rows = await conn.fetch(self.sql("index_lookup"), effect.stats_key, effect.facet)
+        if effect.scrub:
+            await conn.execute(self.sql("index_scrub"), effect.stats_key, effect.facet)
+        template = effect.message
+        return [Outgoing(stream_name=self.app_id, message=attrs.evolve(
+                    template, metadata=attrs.evolve(template.metadata, guid=new_guid()),
+                    data={**template.data, "id": row["jid"]}))
+                for row in rows]
 
     async def _register_signal(self, conn: Connection, effect: RegisterSignal) -> StreamMessage | None:
         """Register a hook's key; if a signal is already waiting there, return it to re-publish (SPEC §2.8)."""

@@ -1,7 +1,8 @@
 """The await activity: Leg 1 starts a child job on another graph; Leg 2 binds the child's result.
 
-Category A. With `await: false` the child is started detached: the parent receives `{job_id, jc, ju}`
-at once and the child's completion does not notify it.
+Category A. With `await: false` (the flag, or a pipe resolving to exactly `false`) the child is started
+detached: the parent receives `{job_id, jc, ju}` at once and the child's completion does not notify it.
+Anything else — absent, `true`, or a reference that resolves to nothing — waits for the child's result.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from hotmesh_actors.core.activities.context import StepContext
 from hotmesh_actors.core.activities.worker import resolve_topic
 from hotmesh_actors.core.graph.model import Activity
 from hotmesh_actors.core.messages import MessageMetadata, MessageType, StreamMessage
-from hotmesh_actors.core.pipe.jsvalues import truthy
 
 
 def leg1(ctx: StepContext, activity: Activity, dad: str) -> Outcome:
@@ -21,7 +21,8 @@ def leg1(ctx: StepContext, activity: Activity, dad: str) -> Outcome:
         return fault_outcome(fault)
     context = ctx.mapping_context(activity, dad)
     payload = ctx.resolve_map(activity.input_maps, context)
-    waits = True if activity.await_ is None else truthy(ctx.resolve(activity.await_, context))
+    # Only an explicit `false` detaches the child: an unresolved or absent flag means "wait" (as HotMesh).
+    waits = activity.await_ is None or ctx.resolve(activity.await_, context) is not False
     message = StreamMessage(
         metadata=MessageMetadata(guid=ctx.new_guid(), jid=ctx.job.jid, gid=ctx.job.gid, dad=dad, aid=activity.id,
                                  topic=resolve_topic(ctx, activity, dad), await_=waits),

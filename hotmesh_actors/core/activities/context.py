@@ -210,6 +210,7 @@ class StepContext:
                 ledger = L.ActivityLedger(self.job.ledger(activity.id, dad)).finalize()
                 self.job.set_ledger(activity.id, dad, ledger.value)
         elif emit:
+            self.notify_parent(emit=True)
             self.publish_job_state(final=False)
         self.job.set_guid_ledger(guid, guid_ledger.value)
         return update.hit
@@ -262,12 +263,16 @@ class StepContext:
                                   "job": {"metadata": {"jid": self.job.jid}, "data": None}})
         return payload
 
-    def notify_parent(self) -> None:
-        """Send the child's result to the awaiting parent activity (unless the child was started detached)."""
+    def notify_parent(self, *, emit: bool = False) -> None:
+        """Send the child's result to the awaiting parent activity (unless the child was started detached).
+
+        An `emit` (interim state, the job still running) reaches the parent as `pending`/202, so the
+        parent's await activity stays open and follows its 202 transitions (HotMesh's execAdjacentParent).
+        """
         parent_jid = self.job.metadata.get("pj")
         if not parent_jid or self.job.metadata.get("px"):
             return
-        error = self.job.metadata.get("err")
+        error = None if emit else self.job.metadata.get("err")
         message = StreamMessage(
             metadata=MessageMetadata(
                 guid=self.new_guid(), jid=str(parent_jid), gid=str(self.job.metadata.get("pg", "")),
@@ -275,8 +280,8 @@ class StepContext:
             ),
             type=MessageType.RESULT,
             data=dict(self.job.data),
-            status=MessageStatus.ERROR if error else MessageStatus.SUCCESS,
-            code=_error_code(error) if error else 200,
+            status=MessageStatus.ERROR if error else MessageStatus.PENDING if emit else MessageStatus.SUCCESS,
+            code=_error_code(error) if error else 202 if emit else 200,
         )
         self.publish_engine(message)
 

@@ -69,10 +69,25 @@ class DisarmTimer:
 
 
 @attrs.frozen(kw_only=True)
+class SignalAll:
+    """Signal every live job filed under `facet` in `stats_key` (the signal activity's `subtype: all`).
+
+    The store looks the jobs up in the trigger stats index and publishes, in the same transaction, one copy
+    of `message` (a `webhook`) per job, with the job id added to its data as `id` (the field hook rules
+    match on, as in HotMesh); `scrub` deletes the facet's index rows afterwards.
+    """
+
+    stats_key: str
+    facet: str
+    message: StreamMessage
+    scrub: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class PurgeJob:
     """Expire every live stream row of a job (interrupt)."""
 
     jid: str
 
 
-Effect = Publish | Notify | RegisterSignal | DeleteSignal | DisarmTimer | PurgeJob
+Effect = Publish | Notify | RegisterSignal | DeleteSignal | DisarmTimer | SignalAll | PurgeJob

@@ -1,10 +1,17 @@
-"""The signal activity (`subtype: one`): deliver a signal to another job's hook, then continue.
+"""The signal activity: deliver a signal to other jobs' hooks, then continue.
 
-Category B: the signal is published in the same transaction as the activity's completion, so it is sent
-exactly once. `code: 202` keeps the target hook open (it may be signalled again); 200 closes it.
+Category B. `subtype: one` (the default) sends one signal, as `HotMesh.signal(topic, payload)` does: the
+hook rule's `match[0].actual` picks the waiting registration, or the signal waits as pending until a hook
+registers (SPEC §2.8). `subtype: all` signals every running job the hook's graph filed under the stats
+index facet `key_name:key_value` (its trigger's `stats.measures` of type `index`, within the `stats.key`
+that the `resolver` data resolves to), each copy carrying the job's id as `id`; `scrub` drops the facet's
+index rows once used. Either way the signals are published in the same transaction as the activity's
+completion, so they are sent exactly once. `code: 202` keeps the target hooks open; 200 closes them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from hotmesh_actors.core.activities.base import (
     DONE,
@@ -15,15 +22,18 @@ from hotmesh_actors.core.activities.base import (
     finish_activity,
 )
 from hotmesh_actors.core.activities.context import StepContext
-from hotmesh_actors.core.activities.effects import Publish, StreamTarget
+from hotmesh_actors.core.activities.effects import Publish, SignalAll, StreamTarget
 from hotmesh_actors.core.activities.hook import signal_lookup
+from hotmesh_actors.core.activities.trigger import stats_key
 from hotmesh_actors.core.graph.model import Activity
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
-from hotmesh_actors.core.pipe.jsvalues import to_number, to_string
+from hotmesh_actors.core.pipe.jsvalues import to_number, to_string, truthy
+
+JSON = Any
 
 
 def leg1(ctx: StepContext, activity: Activity, dad: str, guid: str) -> Outcome:
-    """Publish the signal and complete."""
+    """Publish the signal(s) and complete."""
     fault = enter_leg1(ctx, activity, dad)
     if fault is not None:
         return fault_outcome(fault)
@@ -40,8 +50,34 @@ def leg1(ctx: StepContext, activity: Activity, dad: str, guid: str) -> Outcome:
         status=MessageStatus.PENDING if status == "pending" else MessageStatus.SUCCESS,
         code=code,
     )
-    ctx.effects.append(Publish(target=StreamTarget.ENGINE, stream_name=ctx.app.app_id, message=message,
-                               order_key=signal_lookup(ctx.app, ctx.env, topic, payload)))
+    if activity.subtype == "all":
+        ctx.effects.append(_signal_all(ctx, activity, context, topic, message))
+    else:
+        ctx.effects.append(Publish(target=StreamTarget.ENGINE, stream_name=ctx.app.app_id, message=message,
+                                   order_key=signal_lookup(ctx.app, ctx.env, topic, payload)))
     complete_leg1(ctx, activity, dad)
     finish_activity(ctx, activity, dad, guid)
     return DONE
+
+
+def _signal_all(ctx: StepContext, activity: Activity, context: dict[str, JSON], topic: str,
+                message: StreamMessage) -> SignalAll:
+    """The index lookup that fans `message` out to every matching job.
+
+    The stats key is the one the hooked graph's trigger gives a job whose input is the resolver's `data`
+    (e.g. `{parent_job_id: <this job>}`), so the lookup lands in the same index the children were filed in.
+    A topic no hook rule listens on yields a key no job is filed under: nothing is signalled.
+    """
+    resolver = ctx.resolve_map(activity.resolver.get("maps") if activity.resolver else None, context)
+    resolver_data = resolver.get("data")
+    key = ""
+    rules = ctx.app.hook_rules_for(topic)
+    if rules:
+        hooked = ctx.app.activity(rules[0].to)
+        trigger = ctx.app.activity(hooked.trigger)
+        key = stats_key(trigger.stats, resolver_data if isinstance(resolver_data, dict) else {}, ctx.env)
+    facet = f"{to_string(ctx.resolve(activity.key_name, context))}:" \
+            f"{to_string(ctx.resolve(activity.key_value, context))}"
+    scrub = (activity.scrub is not None and truthy(ctx.resolve(activity.scrub, context))) or \
+        truthy(resolver.get("scrub"))
+    return SignalAll(stats_key=key, facet=facet, message=message, scrub=scrub)

@@ -7,7 +7,7 @@ completes the job at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -50,10 +50,13 @@ def start_job(
     engine_guid: str | None = None,
     lineage: Lineage | None = None,
     entity: str | None = None,
+    pending_s: float | None = None,
 ) -> StepContext:
     """Run the trigger of the graph subscribed to `topic`; returns the step (new JobState + effects).
 
     The job id is `job_id`, else the trigger's `stats.id` pipe, else `default_job_id`, else a new guid.
+    With `pending_s` the job is created pending (HotMesh's `pub(..., {pending})`): semaphore −1, no
+    transition to the trigger's children, and expired after `pending_s` seconds.
     Raises KeyError when no graph subscribes to `topic`.
     """
     graph = app.graph_for(topic)
@@ -99,7 +102,51 @@ def start_job(
     for key, value in ctx.resolve_map(trigger.output_maps, context).items():
         job.set_activity(trigger.id, dad, "output", "data", key, value)
     ctx.bind_job_maps(trigger, context)
+    facets = index_facets(trigger.stats, context, env)
+    if facets:
+        key = stats_key(trigger.stats, data, env)
+        job.index_entries.extend((key, facet) for facet in facets)
+    if pending_s is not None:
+        job.add_status(-1)
+        job.expire_s = pending_s
+        return ctx
     children = ctx.choose_children(trigger, dad, 200, context)
     ctx.spawn(children, dad)
     ctx.settle(new_guid(), len(children), activity=trigger, dad=dad, emit=ctx.emits(trigger, context))
     return ctx
+
+
+def stats_key(stats: Mapping[str, JSON] | None, data: Mapping[str, JSON], env: PipeEnv) -> str:
+    """The trigger's resolved `stats.key` for an input payload ("" when absent or unresolved).
+
+    The same resolution serves the job's creation and a `signal: all` lookup, whose resolver data plays
+    the part of the input (HotMesh resolves its stats queries through the trigger the same way).
+    """
+    if not stats or stats.get("key") is None:
+        return ""
+    own = {"input": {"data": dict(data)}, "output": {"data": dict(data)}}
+    resolved = evaluate(stats["key"], {"$self": own, "$job": {"data": {}, "metadata": {}}}, env)
+    return "" if resolved is UNDEFINED or resolved is None else to_string(resolved)
+
+
+def index_facets(stats: Mapping[str, JSON] | None, context: dict[str, JSON], env: PipeEnv) -> list[str]:
+    """The facets `<field>:<value>` of the trigger's `{measure: index, target}` stats measures.
+
+    `<field>` is the target reference minus its first three segments (`{$self.input.data.parent_job_id}`
+    → `parent_job_id`), as HotMesh names index facets; a target that resolves to nothing files no row.
+    """
+    if not stats:
+        return []
+    facets: list[str] = []
+    for measure in stats.get("measures") or ():
+        if not isinstance(measure, Mapping) or measure.get("measure") != "index":
+            continue
+        target = measure.get("target")
+        if not isinstance(target, str) or not (target.startswith("{") and target.endswith("}")):
+            continue
+        value = evaluate(target, context, env)
+        if value is UNDEFINED or value is None:
+            continue
+        field = "/".join(target[1:-1].split(".")[3:])
+        facets.append(f"{field}:{to_string(value)}")
+    return facets

@@ -37,6 +37,25 @@ INSERT INTO {schema}.jobs (id, key, entity, origin_id, parent_id, status, expire
 VALUES ($1::uuid, $2, $3, $4, $5, $6,
         CASE WHEN $7::float8 IS NULL OR $7::float8 <= 0 THEN NULL ELSE now() + make_interval(secs => $7::float8) END);
 
+-- name: index_insert
+-- File a new job ($3 id, $4 jid) under its trigger's stats index facets ($1 stats keys, $2 facets).
+INSERT INTO {schema}.job_index (stats_key, facet, job_id, jid)
+SELECT e.stats_key, e.facet, $3::uuid, $4
+FROM unnest($1::text[], $2::text[]) AS e(stats_key, facet)
+ON CONFLICT DO NOTHING;
+
+-- name: index_lookup
+-- The running jobs filed under facet $2 of stats key $1 (signal `subtype: all`), oldest first.
+SELECT i.jid
+FROM {schema}.job_index AS i
+JOIN {schema}.jobs AS j ON j.id = i.job_id
+WHERE i.stats_key = $1 AND i.facet = $2 AND j.status > 0 AND (j.expired_at IS NULL OR j.expired_at > now())
+ORDER BY i.created_at, i.jid;
+
+-- name: index_scrub
+-- A single-use index: drop facet $2 of stats key $1 once its jobs were signalled.
+DELETE FROM {schema}.job_index WHERE stats_key = $1 AND facet = $2;
+
 -- name: write_state
 -- One round trip per step: apply semaphore deltas/expiry ($6-$8, as update_jobs) and upsert attributes ($1-$5).
 WITH updated AS (
