@@ -119,7 +119,12 @@ def _reply(result: object, request: StreamMessage) -> StreamResponse | None:
     if result is None:
         return None
     if isinstance(result, StreamResponse):
-        return result
+        if isinstance(result.code, bool) or not isinstance(result.code, int):
+            raise MalformedReplyError(f"StreamResponse.code must be an integer, got {result.code!r}")
+        try:
+            return attrs.evolve(result, status=MessageStatus(result.status))
+        except ValueError as err:
+            raise MalformedReplyError(f"malformed StreamResponse: {err}") from None
     if isinstance(result, dict):
         has_envelope = any(key in result for key in ("data", "status", "code", "metadata"))
         data = result.get("data", {}) if has_envelope else result
@@ -200,8 +205,8 @@ class WorkerActor(StreamConsumer):
 
     def _policy_for(self, claimed: ClaimedMessage, failure: BaseException | None) -> RetryPolicy:
         """The retry policy of this failure: the worker's own > the activity's YAML `retry:` > the default."""
-        policies = claimed.message.policies or {}
-        activity_retry = policies.get("retry") if isinstance(policies.get("retry"), dict) else None
+        retry = (claimed.message.policies or {}).get("retry")
+        activity_retry = retry if isinstance(retry, dict) else None
         try:
             if failure is None:
                 return widest_retry_policy(worker_policy=self.worker.retry_policy, activity_retry=activity_retry)
@@ -221,7 +226,14 @@ class WorkerActor(StreamConsumer):
             code, data = 999, {"message": "stream message max delivery count exceeded", "code": 999}
         else:
             code, data = error_data(failure)
-        return [self._publish(claimed.message, data, MessageStatus.ERROR, code)]
+        try:
+            return [self._publish(claimed.message, data, MessageStatus.ERROR, code)]
+        except (TypeError, ValueError) as err:
+            # the error reply's data held something JSON cannot carry: send its message and code alone
+            log.warning("error reply data is not JSON-serialisable (%s); sending message and code only", err,
+                        extra={"topic": self.worker.topic, "job_id": claimed.message.metadata.jid})
+            return [self._publish(claimed.message, {"message": str(data.get("message")), "code": code},
+                                  MessageStatus.ERROR, code)]
 
     def _response(self, request: StreamMessage, data: dict[str, JSON], status: MessageStatus, code: int) -> Outgoing:
         response = StreamMessage(

@@ -82,6 +82,8 @@ class Answers:
         if kind == "echo-extra":  # non-routing keys (try, topic, anything) are ignored
             return {"metadata": {**msg.metadata, "try": 7, "topic": "elsewhere", "custom": 1},
                     "data": {"answer": "ok"}}
+        if kind == "error-with-opaque-data":
+            return {"status": "error", "code": 418, "data": {"message": "teapot", "detail": object()}}
         if kind == "wrong-jid":
             return {"metadata": {**msg.metadata, "jid": "someone-else"}, "data": {"answer": "misrouted"}}
         raise AssertionError(f"unexpected kind {kind}")
@@ -166,3 +168,12 @@ async def test_malformed_reply_is_retried_only_when_the_worker_asks(pg_dsn: str,
         with pytest.raises(JobFailedError):
             await mesh.pubsub("errors.test", {"kind": "wrong-jid"}, timeout=10)
         assert len(answers.calls) == 2
+
+
+async def test_error_reply_with_data_json_cannot_carry_still_fails_with_code_and_message(
+        pg_dsn: str, app_id: str) -> None:
+    """Ours: the error reply keeps its code and message even when its other data cannot be serialised."""
+    async with _mesh(app_id, pg_dsn, Answers()) as mesh:
+        with pytest.raises(JobFailedError) as failed:
+            await mesh.pubsub("errors.test", {"kind": "error-with-opaque-data"}, timeout=10)
+        assert (failed.value.code, failed.value.message) == (418, "teapot")
