@@ -96,12 +96,17 @@ class PubSubTimeout(HotMeshError, TimeoutError):
 
 
 class JobFailedError(HotMeshError):
-    """The job finished in error (its `metadata.err`): carries the code, message and job id."""
+    """The job finished in error (its `metadata.err`): carries the code, message and job id.
+
+    `error` is the parsed `metadata.err` (HotMesh's `{message, code, is_stream_error}`), the object HotMesh's
+    `pubsub` rejects with as `{error, job_id}`.
+    """
 
     def __init__(self, job_id: str, code: int, message: str, error: object = None) -> None:
         super().__init__(f"job {job_id} failed with {code}: {message}")
         self.job_id = job_id
         self.code = code
+        self.message = message
         self.error = error
 
 
@@ -125,3 +130,12 @@ class InvalidArgumentError(HotMeshError, ValueError, TypeError):
     def __init__(self, argument: str, message: str) -> None:
         super().__init__(message)
         self.argument = argument
+
+
+class MalformedReplyError(InvalidPayloadError):
+    """A worker callback returned what the callback contract does not allow (docs/workers.md).
+
+    E.g. a list instead of a dict, a `code` that is not an integer, an unknown `status`, or an echoed
+    `metadata` whose `jid`/`gid`/`aid`/`dad`/`guid` differ from the request's. The job receives an error
+    reply (code 500) naming the fault; it is retried only if the worker's own `retry_policy` asks.
+    """

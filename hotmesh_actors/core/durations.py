@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import attrs
 
@@ -131,6 +132,92 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY_POLICY: Final = RetryPolicy()
+"""What a worker declared without `retry_policy` applies to an uncoded failure: 3 attempts in all, after
+10 s and 100 s (initial 1 s × 10^(try+1), capped at 120 s)."""
+
+NO_RETRY: Final = RetryPolicy(maximum_attempts=1)
+"""One attempt: the failure is reported to the engine at once."""
+
+LEGACY_RETRY_BASE_S: Final = 0.001
+"""HotMesh's code-keyed YAML retry waits 10^(try+1) ms: 10 ms, 100 ms, 1 s, then 10 s (try capped at 3)."""
+
+_POLICY_KEYS: Final = {"maximumAttempts": "maximum_attempts", "backoffCoefficient": "backoff_coefficient",
+                       "maximumInterval": "maximum_interval", "initialInterval": "initial_interval"}
+
+
+def legacy_retry_policy(retries: int) -> RetryPolicy:
+    """The policy of a YAML `retry: {'<code>': [retries]}` entry: `retries` more tries after the first.
+
+    The waits are HotMesh's legacy ones (10 ms, 100 ms, 1 s, then 10 s each); HotMesh sleeps in process,
+    we publish the retry as a delayed row, so a crash while waiting loses nothing.
+    """
+    return RetryPolicy(maximum_attempts=max(0, retries) + 1, backoff_coefficient=10.0,
+                       initial_interval=LEGACY_RETRY_BASE_S, maximum_interval=10.0)
+
+
+def is_policy_spec(retry: Mapping[str, Any]) -> bool:
+    """True when a YAML `retry:` is written as a RetryPolicy (`maximumAttempts`, …), not as a code map."""
+    return any(key in _POLICY_KEYS for key in retry)
+
+
+def policy_from_spec(spec: Mapping[str, Any]) -> RetryPolicy:
+    """A RetryPolicy from its camelCase JSON form (`{maximumAttempts: 5, maximumInterval: '30s'}`).
+
+    Raises ValueError for an unknown key or a bad value.
+    """
+    unknown = sorted(set(spec) - set(_POLICY_KEYS))
+    if unknown:
+        raise ValueError(f"unknown retry policy key(s) {unknown}; expected {sorted(_POLICY_KEYS)}")
+    return RetryPolicy(**{_POLICY_KEYS[key]: value for key, value in spec.items()})
+
+
+def legacy_retries_for(retry: Mapping[str, Any], code: int) -> int:
+    """How many retries a code-keyed YAML `retry:` map grants error `code` (0 when the code is absent).
+
+    An entry is `[n, …]` (HotMesh's form) or a bare `n`.
+    """
+    entry = retry.get(str(code))
+    if isinstance(entry, list | tuple) and entry:
+        entry = entry[0]
+    if isinstance(entry, bool) or not isinstance(entry, int | float) or math.isnan(entry):
+        return 0
+    return max(0, int(entry))
+
+
+def choose_retry_policy(
+    *, worker_policy: RetryPolicy | None, activity_retry: Mapping[str, Any] | None, code: int, coded: bool,
+) -> RetryPolicy:
+    """The policy that governs one failed worker attempt: worker policy > activity YAML `retry:` > default.
+
+    - `worker_policy` (``Worker(..., retry_policy=...)``) wins for every failure, coded or not;
+    - else the activity's YAML `retry:`: a RetryPolicy-shaped map applies to every failure, a code map
+      retries only the codes it lists (`{'500': [3]}`: a 500 is tried 4 times in all, a 403 once);
+    - else :data:`DEFAULT_RETRY_POLICY` for an uncoded failure (an exception without a `code`), and
+      :data:`NO_RETRY` for a coded one (a returned `status: error` reply, or an exception with an integer
+      `code`): a deliberate answer such as 422 is routed at once, as HotMesh does.
+    """
+    if worker_policy is not None:
+        return worker_policy
+    if activity_retry:
+        if is_policy_spec(activity_retry):
+            return policy_from_spec(activity_retry)
+        retries = legacy_retries_for(activity_retry, code)
+        return legacy_retry_policy(retries) if retries else NO_RETRY
+    return NO_RETRY if coded else DEFAULT_RETRY_POLICY
+
+
+def widest_retry_policy(*, worker_policy: RetryPolicy | None, activity_retry: Mapping[str, Any] | None,
+                        ) -> RetryPolicy:
+    """The largest attempt budget any failure of this message could get (sizes the poison threshold)."""
+    if worker_policy is not None:
+        return worker_policy
+    if activity_retry:
+        if is_policy_spec(activity_retry):
+            return policy_from_spec(activity_retry)
+        most = max((legacy_retries_for(activity_retry, int(code)) for code in activity_retry
+                    if str(code).isdigit()), default=0)
+        return legacy_retry_policy(most)
+    return DEFAULT_RETRY_POLICY
 
 
 def round_up_to_fidelity(seconds: float, fidelity_seconds: float) -> float:

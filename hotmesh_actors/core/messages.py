@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -53,11 +54,21 @@ PRIORITY_BY_TYPE: Final[dict[MessageType, int]] = {
 """Dequeue priority per message type (higher first; FIFO within a priority)."""
 
 
+METADATA_WIRE_KEYS: Final = ("guid", "jid", "gid", "dad", "aid", "topic", "try", "wfn", "trc", "spn", "await")
+"""HotMesh's names for the envelope's metadata keys (SPEC §1.4), in wire order."""
+
+
 @attrs.frozen(kw_only=True)
-class MessageMetadata:
+class MessageMetadata(Mapping[str, Any]):
     """Routing facts of a message: which job, generation, activity and dimension it is for.
 
     `guid` is unique per message (a retry gets a new one); `attempt` is HotMesh's `try`.
+
+    It is also a read-only mapping of its wire form, keyed by HotMesh's names (`guid`, `jid`, `gid`, `dad`,
+    `aid`, `topic`, `try`, `wfn`, `trc`, `spn`, `await`), so HotMesh's worker idiom
+    ``{"metadata": {**msg.metadata}, "data": ...}`` works. As on the wire, a key whose value is the default
+    (an empty string, `try` 0, `await` unset) is absent: ``msg.metadata.get("try", 0)`` reads HotMesh's
+    ``metadata.try || 0``.
     """
 
     guid: str
@@ -72,6 +83,20 @@ class MessageMetadata:
     spn: str = ""
     await_: bool | None = None
 
+    def wire(self) -> JSONObject:
+        """The JSON object this metadata is on the wire (HotMesh's key names, defaults omitted)."""
+        wire: JSONObject = converter.unstructure(self)
+        return wire
+
+    def __getitem__(self, key: str) -> Any:
+        return self.wire()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.wire())
+
+    def __len__(self) -> int:
+        return len(self.wire())
+
 
 @attrs.frozen(kw_only=True)
 class StreamMessage:
@@ -83,6 +108,8 @@ class StreamMessage:
     status: MessageStatus = MessageStatus.SUCCESS
     code: int = 200
     stack: str | None = None
+    policies: JSONObject | None = None
+    """HotMesh's `policies`: `{"retry": <the activity's YAML retry>}` on a worker request (SPEC §7)."""
 
     @property
     def priority(self) -> int:

@@ -34,6 +34,9 @@ Handler = Callable[[ClaimedMessage], Awaitable[Sequence[Statement] | None]]
 
 When the last statement is marked `acks` (e.g. `StreamStore.ack_and_publish_statement`), it is the ack."""
 
+RetryPolicyFor = Callable[[ClaimedMessage, BaseException | None], RetryPolicy]
+"""Chooses the policy for one message's failure (None: no failure yet, give the widest budget)."""
+
 ExhaustedHook = Callable[[ClaimedMessage, BaseException | None], Sequence[Statement]]
 """Statements to commit with a dead-letter (e.g. publish an error response); None error means poison."""
 
@@ -83,7 +86,7 @@ class StreamConsumer(Actor):
         concurrency: int | None = None,
         consumer_id: str | None = None,
         on_exhausted: ExhaustedHook | None = None,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: RetryPolicy | RetryPolicyFor | None = None,
     ) -> None:
         super().__init__(f"{store.kind.value}:{stream_name}")
         self.store = store
@@ -97,7 +100,8 @@ class StreamConsumer(Actor):
         self.consumer_id = consumer_id or new_consumer_id(store.kind.value)
         self.on_exhausted = on_exhausted
         self.retry_policy = retry_policy
-        """When set, failures follow this policy instead of the one stored with each message."""
+        """When set, failures follow this policy (or the one it chooses per failure) instead of the one
+        stored with each message."""
         self.stats = ConsumerStats()
         self._in_flight = 0
         self._wake = trio.Event()
@@ -169,8 +173,15 @@ class StreamConsumer(Actor):
             self._in_flight -= 1
             self._capacity.set()
 
+    def _policy(self, claimed: ClaimedMessage, failure: BaseException | None) -> RetryPolicy:
+        if self.retry_policy is None:
+            return claimed.retry_policy
+        if isinstance(self.retry_policy, RetryPolicy):
+            return self.retry_policy
+        return self.retry_policy(claimed, failure)
+
     async def _process(self, claimed: ClaimedMessage) -> None:
-        policy = self.retry_policy or claimed.retry_policy
+        policy = self._policy(claimed, None)
         threshold = max(policy.maximum_attempts, self.settings.poison_threshold)
         if claimed.delivery_count > threshold or claimed.retry_attempt >= threshold:
             log.error("poison message dead-lettered (%d deliveries, retry %d)", claimed.delivery_count,
@@ -204,6 +215,7 @@ class StreamConsumer(Actor):
                 raise RequirementFailed(0, self.store.ack_statement(self.stream_name, [claimed.id], ""))
             self.stats.acked += 1
             return
+        policy = self._policy(claimed, failure)
         if policy.should_retry(claimed.retry_attempt):
             delay = policy.delay(claimed.retry_attempt)
             meta = claimed.message.metadata

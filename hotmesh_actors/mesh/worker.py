@@ -1,26 +1,35 @@
 """Workers: the user's callbacks bound to worker topics, and the actor that serves one topic.
 
 A callback receives the request (a StreamMessage: `.data`, `.metadata`) and returns a dict
-(`{"data": {...}}`, optionally with `status`/`code`), a :class:`StreamResponse`, or None (acknowledge and
-send nothing). Its reply is published to the engine stream in the SAME transaction that acks the request,
-and only while this worker still holds the request's lease, so a reply is sent once. An exception, or a
-reply with status `error`, follows the worker's RetryPolicy; when retries are exhausted the engine receives
-an error reply (its code routes `conditions: {code: …}` transitions) and the request is dead-lettered.
+(`{"data": {...}}`, optionally with `status`/`code` and an echoed `metadata`), a :class:`StreamResponse`, or
+None (acknowledge and send nothing). Its reply is published to the engine stream in the SAME transaction that
+acks the request, and only while this worker still holds the request's lease, so a reply is sent once. An
+exception, or a reply with status `error`, is retried per the policy :func:`choose_retry_policy` picks (the
+worker's own > the activity's YAML `retry:` > the default); when retries are exhausted the engine receives an
+error reply `{message, code, …}` (its code routes `conditions: {code: …}` transitions) and the request is
+dead-lettered. docs/workers.md is the user's guide to this contract.
 """
 
 from __future__ import annotations
 
+import logging
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final
 
 import attrs
 
 from hotmesh_actors.clock import new_guid
-from hotmesh_actors.core.durations import RetryPolicy
+from hotmesh_actors.core.durations import (
+    DEFAULT_RETRY_POLICY,
+    NO_RETRY,
+    RetryPolicy,
+    choose_retry_policy,
+    widest_retry_policy,
+)
 from hotmesh_actors.core.keys import job_key
 from hotmesh_actors.core.messages import MessageStatus, MessageType, StreamMessage
-from hotmesh_actors.errors import HotMeshError, InvalidPayloadError
+from hotmesh_actors.errors import HotMeshError, MalformedReplyError
 from hotmesh_actors.mesh.consumer import StreamConsumer
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.driver import Listener, Statement
@@ -29,8 +38,14 @@ from hotmesh_actors.store.streams import ClaimedMessage, Outgoing, StreamStore
 
 JSON = Any
 
-NO_RETRY = RetryPolicy(maximum_attempts=1)
-"""A worker without a retry policy reports a failure to the engine at once (HotMesh's default)."""
+log = logging.getLogger("hotmesh_actors.mesh.worker")
+
+ROUTING_KEYS: Final = ("guid", "jid", "gid", "aid", "dad")
+"""Keys of a returned `metadata` that must equal the request's: they say which job and activity the reply is
+for, so a reply that names another is refused rather than delivered elsewhere. Other keys are ignored."""
+
+UNKNOWN_ERROR_MESSAGE: Final = "unknown"
+"""The message of an error reply that gave none (HotMesh's `HMSH_STATUS_UNKNOWN`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +80,7 @@ class Worker:
 
 
 class WorkerFailure(HotMeshError):
-    """A callback's error reply (or exception) with the code and data the engine will receive."""
+    """A callback's error reply, with the code and the data `{message, code, …}` the engine will receive."""
 
     def __init__(self, code: int, data: dict[str, JSON]) -> None:
         super().__init__(str(data.get("message", f"worker failed with code {code}")))
@@ -73,31 +88,81 @@ class WorkerFailure(HotMeshError):
         self.data = data
 
 
-def _reply(result: object) -> StreamResponse | None:
+def failure_payload(code: int, data: Mapping[str, JSON]) -> dict[str, JSON]:
+    """The data of an error reply: `message` and `code` first (as HotMesh structures it), then the rest.
+
+    The worker's own keys (e.g. a 422's `reason`) are kept, so a transition that catches the code can map
+    them; a `stack` that is None is dropped.
+    """
+    message = data.get("message")
+    payload: dict[str, JSON] = {"message": UNKNOWN_ERROR_MESSAGE if message is None else str(message),
+                                "code": code}
+    payload.update((key, value) for key, value in data.items()
+                   if key not in ("message", "code") and not (key == "stack" and value is None))
+    return payload
+
+
+def _checked_metadata(returned: object, request: StreamMessage) -> None:
+    """Accept a reply's echoed `metadata` (HotMesh's idiom) if its routing keys are the request's."""
+    if not isinstance(returned, Mapping):
+        raise MalformedReplyError(
+            f"a worker reply's metadata must be a mapping (e.g. {{**msg.metadata}}), not {type(returned).__name__}")
+    expected = request.metadata
+    for key in ROUTING_KEYS:
+        if key in returned and returned[key] != expected.get(key, ""):
+            raise MalformedReplyError(
+                f"a worker reply's metadata.{key} is {returned[key]!r} but the request's is "
+                f"{expected.get(key, '')!r}: a reply answers its own request (echo msg.metadata or omit it)")
+
+
+def _reply(result: object, request: StreamMessage) -> StreamResponse | None:
     if result is None:
         return None
     if isinstance(result, StreamResponse):
-        return result
+        if isinstance(result.code, bool) or not isinstance(result.code, int):
+            raise MalformedReplyError(f"StreamResponse.code must be an integer, got {result.code!r}")
+        try:
+            return attrs.evolve(result, status=MessageStatus(result.status))
+        except ValueError as err:
+            raise MalformedReplyError(f"malformed StreamResponse: {err}") from None
     if isinstance(result, dict):
         has_envelope = any(key in result for key in ("data", "status", "code", "metadata"))
         data = result.get("data", {}) if has_envelope else result
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise InvalidPayloadError(f"worker reply data must be a JSON object, got {type(data).__name__}")
-        return StreamResponse(data=data, status=result.get("status", MessageStatus.SUCCESS),
-                              code=int(result.get("code", 200)))
-    raise InvalidPayloadError(
+            raise MalformedReplyError(f"worker reply data must be a JSON object, got {type(data).__name__}")
+        if "metadata" in result and result["metadata"] is not None:
+            _checked_metadata(result["metadata"], request)
+        code = result.get("code", 200)
+        if code is None:
+            code = 200
+        if isinstance(code, bool) or not isinstance(code, int | str):
+            raise MalformedReplyError(f"worker reply code must be an integer, got {code!r}")
+        try:
+            status = MessageStatus(result.get("status") or MessageStatus.SUCCESS)
+            return StreamResponse(data=data, status=status, code=int(code))
+        except ValueError as err:
+            raise MalformedReplyError(f"malformed worker reply: {err}") from None
+    raise MalformedReplyError(
         f"a worker callback must return a dict, a StreamResponse or None, not {type(result).__name__}")
+
+
+def error_code(err: BaseException) -> int | None:
+    """The code an exception carries (`err.code`, an integer), or None for an uncoded failure."""
+    if isinstance(err, WorkerFailure):
+        return err.code
+    code = getattr(err, "code", None)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def error_data(err: BaseException) -> tuple[int, dict[str, JSON]]:
     """The code and data of the error reply for an exception (code from `err.code`, else 500)."""
     if isinstance(err, WorkerFailure):
-        return err.code, err.data
-    code = getattr(err, "code", None)
-    code = code if isinstance(code, int) and not isinstance(code, bool) else 500
-    return code, {"message": str(err) or type(err).__name__, "code": code, "name": type(err).__name__,
+        return err.code, failure_payload(err.code, err.data)
+    code = error_code(err)
+    code = 500 if code is None else code
+    return code, {"message": str(err) or type(err).__name__, "code": code,
                   "stack": "".join(traceback.format_exception(err))[-4000:]}
 
 
@@ -110,7 +175,7 @@ class WorkerActor(StreamConsumer):
         self.engine_streams = engine_streams
         super().__init__(store=worker_streams, stream_name=worker.topic, handler=self._handle_request,
                          settings=settings, listener=listener, concurrency=worker.concurrency,
-                         on_exhausted=self._error_reply, retry_policy=worker.retry_policy or NO_RETRY)
+                         on_exhausted=self._error_reply, retry_policy=self._policy_for)
         self._job_status_sql = bind("jobs", "job_status", schema=quote_ident(app_schema(engine_streams.app_id)),
                                     engine=engine_streams.table)
 
@@ -119,15 +184,17 @@ class WorkerActor(StreamConsumer):
         if (claimed.redelivered or claimed.retry_attempt > 0) and await self._job_finished(request.metadata.jid):
             # Liveness guard (SPEC §2.5): a retried or reclaimed request of a finished job is not run again.
             return None
-        reply = _reply(await self.worker.callback(request))
+        reply = _reply(await self.worker.callback(request), request)
         if reply is None:
             return None
         status = MessageStatus(reply.status)
         if status is MessageStatus.ERROR:
-            raise WorkerFailure(reply.code, {"message": str(reply.data.get("message", "worker error")),
-                                             "code": reply.code, **reply.data})
+            raise WorkerFailure(reply.code, failure_payload(reply.code, reply.data))
         response = self._response(request, reply.data, status, reply.code)
-        acking = self.store.ack_and_publish_statement(claimed, self.consumer_id, self.engine_streams, response)
+        try:
+            acking = self.store.ack_and_publish_statement(claimed, self.consumer_id, self.engine_streams, response)
+        except (TypeError, ValueError) as err:  # the wire form is JSON: the data held something JSON cannot
+            raise MalformedReplyError(f"worker reply data is not JSON-serialisable: {err}") from err
         return [*reply.statements, acking]
 
     async def _job_finished(self, jid: str) -> bool:
@@ -136,12 +203,37 @@ class WorkerActor(StreamConsumer):
         status = await self.store.db.fetchval(self._job_status_sql, job_key(self.engine_streams.app_id, jid))
         return status is not None and status <= 0
 
+    def _policy_for(self, claimed: ClaimedMessage, failure: BaseException | None) -> RetryPolicy:
+        """The retry policy of this failure: the worker's own > the activity's YAML `retry:` > the default."""
+        retry = (claimed.message.policies or {}).get("retry")
+        activity_retry = retry if isinstance(retry, dict) else None
+        try:
+            if failure is None:
+                return widest_retry_policy(worker_policy=self.worker.retry_policy, activity_retry=activity_retry)
+            if isinstance(failure, MalformedReplyError):
+                # retrying cannot mend a reply the callback's code shapes wrongly, unless the user asked to
+                return self.worker.retry_policy or NO_RETRY
+            code = error_code(failure)
+            return choose_retry_policy(worker_policy=self.worker.retry_policy, activity_retry=activity_retry,
+                                       code=500 if code is None else code, coded=code is not None)
+        except ValueError as err:  # a bad `retry:` that slipped past validation must not wedge the stream
+            log.error("unusable retry policy %r on the request: %s; using the default", activity_retry, err,
+                      extra={"topic": self.worker.topic, "job_id": claimed.message.metadata.jid})
+            return self.worker.retry_policy or DEFAULT_RETRY_POLICY
+
     def _error_reply(self, claimed: ClaimedMessage, failure: BaseException | None) -> Sequence[Statement]:
         if failure is None:
             code, data = 999, {"message": "stream message max delivery count exceeded", "code": 999}
         else:
             code, data = error_data(failure)
-        return [self._publish(claimed.message, data, MessageStatus.ERROR, code)]
+        try:
+            return [self._publish(claimed.message, data, MessageStatus.ERROR, code)]
+        except (TypeError, ValueError) as err:
+            # the error reply's data held something JSON cannot carry: send its message and code alone
+            log.warning("error reply data is not JSON-serialisable (%s); sending message and code only", err,
+                        extra={"topic": self.worker.topic, "job_id": claimed.message.metadata.jid})
+            return [self._publish(claimed.message, {"message": str(data.get("message")), "code": code},
+                                  MessageStatus.ERROR, code)]
 
     def _response(self, request: StreamMessage, data: dict[str, JSON], status: MessageStatus, code: int) -> Outgoing:
         response = StreamMessage(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import trio
 
-from hotmesh_actors import HotMesh, MeshConfig, Worker
+from hotmesh_actors import HotMesh, MeshConfig, RetryPolicy, Worker
 from hotmesh_actors.core.messages import StreamMessage
 from hotmesh_actors.errors import (
     ConfigurationError,
@@ -97,8 +97,9 @@ class Callback:
         return self.result
 
 
-def _open(app_id: str, pg_dsn: str, callback: Callback | None = None) -> Any:
-    workers = [Worker("x.work", callback)] if callback is not None else []
+def _open(app_id: str, pg_dsn: str, callback: Callback | None = None, *,
+          retry_policy: RetryPolicy | None = None) -> Any:
+    workers = [Worker("x.work", callback, retry_policy=retry_policy)] if callback is not None else []
     return HotMesh.open(app_id=app_id, dsn=pg_dsn, workers=workers, settings=K.settings())
 
 
@@ -315,7 +316,8 @@ async def test_invalid_deploy_while_jobs_run_changes_nothing(pg_dsn: str, app_id
 async def test_worker_callback_that_raises_ends_the_job_in_error(pg_dsn: str, app_id: str) -> None:
     callback = Callback()
     callback.error = RuntimeError("inventory service exploded")
-    async with _open(app_id, pg_dsn, callback) as mesh:
+    # one attempt, said explicitly: an uncoded exception is otherwise retried by the default policy (10 s, 100 s)
+    async with _open(app_id, pg_dsn, callback, retry_policy=RetryPolicy(maximum_attempts=1)) as mesh:
         await _ready(mesh)
         with pytest.raises(JobFailedError) as failed:
             await mesh.pubsub("x.test", {"n": 1}, timeout=10)

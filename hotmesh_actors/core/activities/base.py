@@ -121,6 +121,8 @@ def finish_activity(
     ctx.bind_job_maps(activity, context)
     children = ctx.choose_children(activity, dad, code, context)
     error_terminal = status is MessageStatus.ERROR and not children
+    if status is MessageStatus.ERROR:
+        record_activity_error(ctx, activity, dad, output_data or {}, code)
     if error_terminal:
         record_error(ctx, activity, dad, output_data or {}, code)
     pending = status is MessageStatus.PENDING or code == 202
@@ -142,12 +144,41 @@ def reply_index(ctx: StepContext, activity: Activity, dad: str) -> int:
     return max(0, entries - 1 - seeded)
 
 
+ERROR_TERMINAL_CODE = 597
+"""`$error.code` of a job ended by an unrouted error (HotMesh's HMSH_CODE_DURABLE_MAXED); the worker's own
+code is in `metadata.err`."""
+
+
+def error_payload(activity: Activity, data: dict[str, JSON], code: int) -> dict[str, JSON]:
+    """An error reply's data as HotMesh records it: `message` and `code` first, then the reply's other keys."""
+    message = data.get("message")
+    payload: dict[str, JSON] = {
+        "message": message if isinstance(message, str) else f"activity {activity.id} failed with code {code}",
+        "code": code,
+    }
+    payload.update((key, value) for key, value in data.items()
+                   if key not in payload and key != "is_stream_error" and value is not None)
+    return payload
+
+
+def _compact(value: JSON) -> str:
+    return json.dumps(thaw(value), separators=(",", ":"), default=str)
+
+
+def record_activity_error(ctx: StepContext, activity: Activity, dad: str, data: dict[str, JSON], code: int) -> None:
+    """An error reply reached the activity: its `output.metadata.err` holds the error (caught or not)."""
+    ctx.job.set_activity(activity.id, dad, "output", "metadata", "err", _compact(error_payload(activity, data, code)))
+
+
 def record_error(ctx: StepContext, activity: Activity, dad: str, data: dict[str, JSON], code: int) -> None:
-    """An unrouted error ends the job in error: `$error` in job data, `metadata.err` set (SPEC §3.5)."""
-    message = data.get("message") if isinstance(data.get("message"), str) else f"activity {activity.id} failed"
-    error = {"message": message, "code": code, "stack": data.get("stack"), "job_id": ctx.job.jid,
-             "activity_id": activity.id}
-    ctx.job.set_activity(activity.id, dad, "output", "metadata", "err", json.dumps(thaw(error)))
+    """An unrouted error ends the job in error (SPEC §1.6 "error-terminal").
+
+    The job's `metadata.err` is HotMesh's JSON, `{"message": …, "code": <the reply's code>, …,
+    "is_stream_error": true}` (compact, as JSON.stringify writes it); job data gets `done: true` and
+    `$error: {message, code: 597, stack}`.
+    """
+    payload = error_payload(activity, data, code)
     ctx.job.set_job_data("done", True)
-    ctx.job.set_job_data("$error", {"message": message, "code": code, "stack": data.get("stack")})
-    ctx.job.set_job_metadata("err", json.dumps(error))
+    ctx.job.set_job_data("$error", {"message": payload["message"], "code": ERROR_TERMINAL_CODE,
+                                    "stack": payload.get("stack")})
+    ctx.job.set_job_metadata("err", _compact({**payload, "is_stream_error": True}))

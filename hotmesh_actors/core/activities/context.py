@@ -273,13 +273,16 @@ class StepContext:
         if not parent_jid or self.job.metadata.get("px"):
             return
         error = None if emit else self.job.metadata.get("err")
+        failure = _error_object(error) if error else None
         message = StreamMessage(
             metadata=MessageMetadata(
                 guid=self.new_guid(), jid=str(parent_jid), gid=str(self.job.metadata.get("pg", "")),
                 dad=str(self.job.metadata.get("pd", "")), aid=str(self.job.metadata.get("pa", "")),
             ),
             type=MessageType.RESULT,
-            data=dict(self.job.data),
+            # a failed child answers with its error `{message, code, …}` (HotMesh's execAdjacentParent);
+            # an emit reaches the parent as pending/202 with the child's interim data
+            data=failure if failure is not None else dict(self.job.data),
             status=MessageStatus.ERROR if error else MessageStatus.PENDING if emit else MessageStatus.SUCCESS,
             code=_error_code(error) if error else 202 if emit else 200,
         )
@@ -300,6 +303,16 @@ class StepContext:
     def emits(self, activity: Activity, context: dict[str, JSON]) -> bool:
         """True when the activity's `emit` pipe says to publish interim job state."""
         return activity.emit is not None and truthy(self.resolve(activity.emit, context))
+
+
+def _error_object(error: JSON) -> dict[str, JSON]:
+    """A job's `metadata.err` as an object (it is stored as JSON text)."""
+    if isinstance(error, str):
+        try:
+            error = json.loads(error)
+        except ValueError:
+            return {"message": error, "code": 500}
+    return dict(error) if isinstance(error, dict) else {"message": str(error), "code": 500}
 
 
 def _error_code(error: JSON) -> int:

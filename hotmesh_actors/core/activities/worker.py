@@ -2,7 +2,8 @@
 
 Category A. The reply's status routes it: success (200) completes and transitions; pending (202) keeps the
 activity open and spawns children each time; error follows transitions whose `conditions.code` matches,
-else ends the job in error.
+else ends the job in error. The activity's YAML `retry:` travels with the request as `policies.retry`
+(HotMesh's envelope), where the worker reads it when an attempt fails.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from hotmesh_actors.core.activities.base import (
 )
 from hotmesh_actors.core.activities.context import StepContext
 from hotmesh_actors.core.activities.effects import Publish, StreamTarget
+from hotmesh_actors.core.durations import RetryPolicy, is_policy_spec, policy_from_spec
+from hotmesh_actors.core.graph.frozen import thaw
 from hotmesh_actors.core.graph.model import Activity
 from hotmesh_actors.core.messages import MessageMetadata, MessageType, StreamMessage
 from hotmesh_actors.core.pipe.jsvalues import to_string
@@ -38,15 +41,28 @@ def leg1(ctx: StepContext, activity: Activity, dad: str) -> Outcome:
     context = ctx.mapping_context(activity, dad)
     payload = ctx.resolve_map(activity.input_maps, context)
     topic = resolve_topic(ctx, activity, dad)
+    retry = thaw(activity.retry) if activity.retry else None
     message = StreamMessage(
         metadata=MessageMetadata(guid=ctx.new_guid(), jid=ctx.job.jid, gid=ctx.job.gid, dad=dad, aid=activity.id,
                                  topic=topic),
         type=MessageType.WORKER,
         data=payload,
+        policies={"retry": retry} if isinstance(retry, dict) else None,
     )
-    ctx.effects.append(Publish(target=StreamTarget.WORKER, stream_name=topic, message=message))
+    ctx.effects.append(Publish(target=StreamTarget.WORKER, stream_name=topic, message=message,
+                               retry_policy=_stored_policy(retry)))
     complete_leg1(ctx, activity, dad)
     return DONE
+
+
+def _stored_policy(retry: object) -> RetryPolicy | None:
+    """A RetryPolicy-shaped YAML `retry:` is also written to the stream row's policy columns (queryable)."""
+    if not isinstance(retry, dict) or not is_policy_spec(retry):
+        return None
+    try:
+        return policy_from_spec(retry)
+    except ValueError:
+        return None  # the worker reports the bad policy when it reads `policies.retry`
 
 
 def leg2(ctx: StepContext, activity: Activity, message: StreamMessage) -> Outcome:
