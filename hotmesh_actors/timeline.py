@@ -341,8 +341,7 @@ def xml_text(text: str) -> str:
 
 
 def _shorten(text: str, limit: int) -> str:
-    flat = " ".join(text.split()) if any(char in text for char in "\n\r\t") else text
-    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _tick_step_ms(span_ms: float) -> int:
