@@ -313,12 +313,12 @@ _TICK_STEPS_MS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1
 _MAX_TICKS: Final = 8
 _WIDTH: Final = 1000
 _MARGIN: Final = 16
-_STATUS_WIDTH: Final = 220
+_STATUS_WIDTH: Final = 250
 _ROW: Final = 24
 _BAR: Final = 14
 _TOP: Final = 92
 _LABEL_CHARS: Final = 40
-_MESSAGE_CHARS: Final = 28
+_MESSAGE_CHARS: Final = 20
 _FONT: Final = "DejaVu Sans, Helvetica, Arial, sans-serif"
 _FILL: Final = {BarStatus.DONE: "#3b7dd8", BarStatus.RUNNING: "url(#hm-running)", BarStatus.FAILED: "#d62728",
                 BarStatus.OPEN: "url(#hm-open)"}
@@ -396,7 +396,7 @@ def _tooltip(bar: TimelineBar) -> str:
 
 def _draw_svg(timeline: JobTimeline) -> str:
     longest = max((len(_shorten(bar.label, _LABEL_CHARS)) for bar in timeline.bars), default=8)
-    label_width = min(max(longest * 7 + 8, 90), 300)
+    label_width = min(max(longest * 7 + 12, 90), 300)
     chart_left = _MARGIN + label_width + 12
     chart_width = _WIDTH - chart_left - _STATUS_WIDTH - _MARGIN
     status_left = chart_left + chart_width + 10
@@ -417,6 +417,9 @@ def _draw_svg(timeline: JobTimeline) -> str:
            f'aria-label="{xml_text(_title(timeline))}" data-job-id="{xml_text(timeline.job_id)}" '
            f'data-job-status="{timeline.status}">',
            f"<title>{xml_text(_title(timeline))}</title>", _DEFS,
+           # labels wider than their column (wide glyphs) are cut at its edge instead of running into the bars
+           f'<clipPath id="hm-labels"><rect x="{_MARGIN}" y="0" width="{label_width + 4}" height="{height}"/>'
+           f"</clipPath>",
            f'<rect width="{_WIDTH}" height="{height}" fill="#ffffff"/>',
            f'<text x="{_MARGIN}" y="26" font-size="16" font-weight="bold" fill="#111111">'
            f"{xml_text(_title(timeline))}</text>",
@@ -441,7 +444,8 @@ def _draw_svg(timeline: JobTimeline) -> str:
             out.append(f'<rect x="{_MARGIN}" y="{top}" width="{_WIDTH - 2 * _MARGIN}" height="{_ROW}" '
                        f'fill="#f6f7f9"/>')
         weight = ' font-weight="bold"' if bar.status in (BarStatus.FAILED, BarStatus.RUNNING) else ""
-        out.append(f'<text class="label" x="{_MARGIN + 4}" y="{middle:.1f}" fill="#111111"{weight}>'
+        out.append(f'<text class="label" x="{_MARGIN + 4}" y="{middle:.1f}" fill="#111111" '
+                   f'clip-path="url(#hm-labels)">'
                    f"{xml_text(_shorten(bar.label, _LABEL_CHARS))}</text>")
         if bar.start is not None and bar.end is not None:
             left = x_of(bar.start)
