@@ -130,11 +130,15 @@ def _error_of(raw: JSON) -> tuple[int | None, str | None]:
             value = json.loads(raw)
         except ValueError:
             return None, raw
+    if value is None:
+        return None, None
     if isinstance(value, Mapping):
         code = value.get("code")
         message = value.get("message")
-        return (code if isinstance(code, int) and not isinstance(code, bool) else None,
-                str(message) if message is not None else None)
+        code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        if code is None and message is None:  # an error record all the same: show what it holds
+            return None, json.dumps(value, default=str) if value else None
+        return code, str(message) if message is not None else None
     return None, json.dumps(value, default=str)
 
 
@@ -158,8 +162,9 @@ def _field(mapping: Mapping[str, JSON], key: str, kind: type, where: str) -> JSO
 def build_timeline(export: JSON, *, now: datetime | None = None) -> JobTimeline:
     """Read an export into bars, checking its shape; raises InvalidExportError for anything else.
 
-    `now` is where running bars end (a live job's chart reaches the present); by default, and whenever it is
-    earlier, they end at the latest time the export records, so the result depends on the export alone.
+    `now` is where running bars end (a live job's chart reaches the present; a naive datetime is taken as
+    UTC); by default, and whenever it is earlier, they end at the latest time the export records, so the
+    result depends on the export alone.
     """
     if not isinstance(export, Mapping):
         raise InvalidExportError(f"an export is a mapping (mesh.export(job_id)), not {type(export).__name__}")
@@ -186,7 +191,9 @@ def build_timeline(export: JSON, *, now: datetime | None = None) -> JobTimeline:
     known = [moment for row in rows for moment in (row[3], row[4]) if moment is not None]
     known += [moment for moment in (job_start, job_updated) if moment is not None]
     latest = max(known) if known else None
-    live_end = max(now.astimezone(UTC), latest) if now is not None and latest is not None else latest
+    if now is not None:
+        now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    live_end = max(now, latest) if now is not None and latest is not None else latest
     bars: list[TimelineBar] = []
     for activity_id, dimension, activity_type, created, updated, raw_error in rows:
         code, message = _error_of(raw_error)
@@ -273,7 +280,8 @@ def _mermaid_axis(span: timedelta) -> str:
 
 def _title(timeline: JobTimeline) -> str:
     duration = timeline.duration
-    return f"Job {timeline.job_id} ({timeline.status}" + (f", {human_duration(duration)})" if duration else ")")
+    return f"Job {timeline.job_id} ({timeline.status}" + (
+        f", {human_duration(duration)})" if duration is not None else ")")
 
 
 def render_mermaid(export: JSON, *, now: datetime | None = None) -> str:

@@ -378,3 +378,20 @@ def test_running_bars_end_at_now_only_while_the_job_is_live(export: dict[str, JS
             assert timeline.status == "running" and bar.end >= now
         if bar.status is BarStatus.OPEN:
             assert timeline.status != "running"
+
+
+@pytest.mark.parametrize(("error", "failed", "message"), [
+    (None, False, None), ("", False, None), ("null", False, None), ("{}", False, None),
+    ('{"code": 422, "message": "no"}', True, "no"), ('{"stack": "Traceback"}', True, '{"stack": "Traceback"}'),
+    ("plain words", True, "plain words"), ({"code": 500}, True, None),
+])
+def test_what_counts_as_a_failed_activity(error: JSON, failed: bool, message: str | None) -> None:
+    export = copy.deepcopy(ORDER_RESERVED)
+    export["activities"][1]["error"] = error
+    bar = build_timeline(export).bars[1]
+    assert (bar.status is BarStatus.FAILED, bar.error_message) == (failed, message)
+
+
+def test_naive_now_is_taken_as_utc() -> None:
+    naive = datetime(2026, 12, 3, 18, 30)
+    assert build_timeline(WAITING_IN_HOOK, now=naive).end == naive.replace(tzinfo=UTC)
