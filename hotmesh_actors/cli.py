@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -16,6 +18,7 @@ import trio
 from hotmesh_actors.errors import HotMeshError
 from hotmesh_actors.mesh.hotmesh import HotMesh
 from hotmesh_actors.mesh.worker import Worker
+from hotmesh_actors.timeline import render_mermaid, render_svg
 
 DEMO_GRAPH = resources.files("hotmesh_actors.demo").joinpath("order.yaml")  # shipped in the wheel
 STOCK = {"item-123": 7, "item-456": 2}
@@ -79,6 +82,49 @@ async def _with_mesh(args: argparse.Namespace) -> int:
     return 0
 
 
+async def timeline(args: argparse.Namespace) -> int:
+    """`hotmesh timeline JOB_ID`: draw the job as Mermaid (stdout, the default) or as an SVG file.
+
+    `--svg FILE` writes the SVG (`--svg -` prints it); `--json` prints `{job_id, app, format, path | text}`
+    instead, and on failure `{error: {type, message}}`. A live job's running bars reach the present.
+    """
+    fmt = "svg" if args.svg is not None else "mermaid"
+    try:
+        async with HotMesh.open(app_id=args.app, dsn=args.dsn, engine=False) as mesh:
+            export = await mesh.export(args.job_id)
+    except HotMeshError as err:
+        if not args.json:
+            raise
+        print(json.dumps({"error": {"type": type(err).__name__, "message": str(err)}, "job_id": args.job_id}))
+        return 1
+    now = datetime.now(UTC)
+    text = render_svg(export, now=now) if fmt == "svg" else render_mermaid(export, now=now)
+    result: dict[str, Any] = {"job_id": args.job_id, "app": args.app, "format": fmt}
+    if fmt == "svg" and args.svg != "-":
+        path = Path(args.svg)
+        path.write_text(text, "utf-8")
+        result["path"] = str(path.resolve())
+        print(json.dumps(result) if args.json else result["path"])
+    elif args.json:
+        print(json.dumps({**result, "text": text}))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _add_timeline(commands: Any) -> None:
+    """The `timeline` subcommand; `--app`, `--dsn`, `--json` may follow it (they default to the global ones)."""
+    sub = commands.add_parser("timeline", help="draw a job's timeline (Mermaid gantt by default, or SVG)",
+                              description=timeline.__doc__)
+    sub.add_argument("job_id")
+    output = sub.add_mutually_exclusive_group()
+    output.add_argument("--svg", metavar="FILE", default=None, help="write a standalone SVG to FILE ('-': stdout)")
+    output.add_argument("--mermaid", action="store_true", help="print a Mermaid gantt (the default)")
+    sub.add_argument("--app", default=argparse.SUPPRESS, help="app id (default: the global --app)")
+    sub.add_argument("--dsn", default=argparse.SUPPRESS, help="Postgres DSN (default: the global --dsn)")
+    sub.add_argument("--json", action="store_true", help="print a JSON object instead of the bare output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotmesh", description=__doc__)
     parser.add_argument("--dsn", default=None, help="Postgres DSN (default: HOTMESH_DSN, else embedded)")
@@ -105,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     interrupt.add_argument("topic")
     interrupt.add_argument("job_id")
     interrupt.add_argument("--reason", default=None)
+    _add_timeline(commands)
     return parser
 
 
@@ -114,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return trio.run(demo, args.dsn)
+        if args.command == "timeline":
+            return trio.run(timeline, args)
         return trio.run(_with_mesh, args)
     except HotMeshError as err:
         print(f"error: {err}", file=sys.stderr)
