@@ -157,6 +157,11 @@ def check_payload(data: object, *, argument: str = "data") -> dict[str, Any]:
     return data
 
 
+def storable_text(text: str) -> str:
+    """`text` with what Postgres text cannot hold (NUL, lone surrogates) replaced, for messages we must deliver."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
 def _raise_at_bad_string(data: dict[str, Any], argument: str) -> None:
     """Raise InvalidPayloadError at the first string (key or value) Postgres cannot store; else return."""
     stack: list[tuple[object, str]] = [(data, argument)]

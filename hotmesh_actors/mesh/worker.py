@@ -29,7 +29,8 @@ from hotmesh_actors.core.durations import (
 )
 from hotmesh_actors.core.keys import job_key
 from hotmesh_actors.core.messages import MessageStatus, MessageType, StreamMessage
-from hotmesh_actors.errors import HotMeshError, MalformedReplyError
+from hotmesh_actors.errors import HotMeshError, InvalidPayloadError, MalformedReplyError
+from hotmesh_actors.mesh.arguments import check_payload, storable_text
 from hotmesh_actors.mesh.consumer import StreamConsumer
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.driver import Listener, Statement
@@ -190,6 +191,12 @@ class WorkerActor(StreamConsumer):
         status = MessageStatus(reply.status)
         if status is MessageStatus.ERROR:
             raise WorkerFailure(reply.code, failure_payload(reply.code, reply.data))
+        try:  # a NUL or lone surrogate would make the engine's step fail on every delivery
+            check_payload(reply.data, argument="worker reply data")
+        except MalformedReplyError:
+            raise
+        except InvalidPayloadError as err:
+            raise MalformedReplyError(str(err)) from None
         response = self._response(request, reply.data, status, reply.code)
         try:
             acking = self.store.ack_and_publish_statement(claimed, self.consumer_id, self.engine_streams, response)
@@ -227,12 +234,13 @@ class WorkerActor(StreamConsumer):
         else:
             code, data = error_data(failure)
         try:
+            check_payload(data, argument="error reply data")
             return [self._publish(claimed.message, data, MessageStatus.ERROR, code)]
         except (TypeError, ValueError) as err:
             # the error reply's data held something JSON cannot carry: send its message and code alone
             log.warning("error reply data is not JSON-serialisable (%s); sending message and code only", err,
                         extra={"topic": self.worker.topic, "job_id": claimed.message.metadata.jid})
-            return [self._publish(claimed.message, {"message": str(data.get("message")), "code": code},
+            return [self._publish(claimed.message, {"message": storable_text(str(data.get("message"))), "code": code},
                                   MessageStatus.ERROR, code)]
 
     def _response(self, request: StreamMessage, data: dict[str, JSON], status: MessageStatus, code: int) -> Outgoing:

@@ -340,8 +340,10 @@ async def test_worker_callback_that_raises_ends_the_job_in_error(pg_dsn: str, ap
 
 @pytest.mark.parametrize("result", [["a", "list"], "text", 42, {"data": ["not", "a", "dict"]},
                                     {"data": {"x": Opaque()}}, {"data": {"y": 1}, "code": "abc"},
-                                    {"data": {"y": 1}, "status": "bogus"}],
-                         ids=["list", "str", "int", "data-list", "data-not-json", "code-not-int", "status-bogus"])
+                                    {"data": {"y": 1}, "status": "bogus"}, {"data": {"y": "a\u0000b"}},
+                                    {"data": {"nested": [{"k\u0000": 1}]}}],
+                         ids=["list", "str", "int", "data-list", "data-not-json", "code-not-int", "status-bogus",
+                              "data-nul-value", "data-nul-key"])
 async def test_worker_returning_garbage_gets_an_error_reply(pg_dsn: str, app_id: str, result: Any) -> None:
     callback = Callback()
     callback.result = result
@@ -356,6 +358,20 @@ async def test_worker_returning_garbage_gets_an_error_reply(pg_dsn: str, app_id:
         callback.result = {"data": {"y": 1}}  # the worker is still serving
         assert (await mesh.pubsub("x.test", {}, timeout=10))["data"] == {"y": 1}
         assert all(actor.stats.dead_lettered + actor.stats.acked >= 2 for actor in mesh.workers)
+
+
+async def test_worker_error_message_holding_nul_still_fails_the_job(pg_dsn: str, app_id: str) -> None:
+    """Postgres text cannot hold NUL: the error reply is delivered with it replaced, not retried forever."""
+    callback = Callback()
+    callback.error = RuntimeError("bad\u0000byte")
+    async with _open(app_id, pg_dsn, callback, retry_policy=RetryPolicy(maximum_attempts=1)) as mesh:
+        await _ready(mesh)
+        with pytest.raises(JobFailedError) as failed:
+            await mesh.pubsub("x.test", {}, timeout=10)
+        assert failed.value.code == 500
+        state = await mesh.get_state("x.test", failed.value.job_id)
+        assert state["data"]["$error"]["message"] == "bad\ufffdbyte"
+        assert callback.calls == 1
 
 
 BAD_DSNS = pytest.mark.parametrize("dsn, host", [
