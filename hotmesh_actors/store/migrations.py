@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
+from hotmesh_actors.errors import ConfigurationError
 from hotmesh_actors.store.driver import Connection, Database
 from hotmesh_actors.store.queries import app_schema, quote_ident
 
@@ -25,6 +26,16 @@ CREATE TABLE IF NOT EXISTS public.hmsh_schema_migrations (
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, version)
 )"""
+
+
+_CLAIM_SCHEMA = """
+WITH claimed AS (
+    INSERT INTO public.hmsh_app_schemas (schema_name, app_id) VALUES ($1, $2)
+    ON CONFLICT (schema_name) DO NOTHING RETURNING app_id
+)
+SELECT app_id FROM claimed UNION ALL SELECT app_id FROM public.hmsh_app_schemas WHERE schema_name = $1 LIMIT 1"""
+
+_APP_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 def _migration_files(scope: str) -> list[tuple[int, str, str]]:
@@ -72,8 +83,15 @@ async def migrate_app(db: Database, app_id: str) -> list[str]:
     schema = app_schema(app_id)
 
     async def work(conn: Connection) -> list[str]:
-        return await _apply(conn, f"app:{schema}", _migration_files("app"),
-                            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"hmsh:{schema}",
-                            {"schema": quote_ident(schema)})
+        async with conn.transaction():
+            await conn.execute(_APP_LOCK, f"hmsh:{schema}")
+            owner = await conn.fetchval(_CLAIM_SCHEMA, schema, app_id)
+            if owner != app_id:
+                raise ConfigurationError(
+                    f"app_id {app_id!r} maps to the Postgres schema {schema!r}, which app {owner!r} already "
+                    "uses (schema names fold case and punctuation); choose an app id that differs in letters "
+                    "or digits")
+            return await _apply(conn, f"app:{schema}", _migration_files("app"), _APP_LOCK, f"hmsh:{schema}",
+                                {"schema": quote_ident(schema)})
 
     return applied + await db.with_connection(work)

@@ -613,3 +613,18 @@ async def test_app_ids_too_long_for_postgres_names_are_refused_at_open(pg_dsn: s
     async with _open(longest, pg_dsn, Callback()) as mesh:
         await _ready(mesh)
         assert (await mesh.pubsub("x.test", {}, timeout=10))["data"] == {"y": 1}
+
+
+async def test_app_ids_that_fold_to_one_schema_are_refused(pg_dsn: str, app_id: str) -> None:
+    """Schema names fold case and punctuation: the second app id that maps to a taken schema is refused."""
+    lower = f"{app_id}-ab"
+    async with _open(lower, pg_dsn, Callback()) as mesh:
+        await _ready(mesh)
+        jid = await mesh.pub("x.test", {})
+        await K.wait_until(lambda: _status(mesh, jid, 0), what="the first app's job completes")
+    for rival in (f"{app_id}_ab", f"{app_id.upper()}-AB", f"{app_id}--ab"):
+        with pytest.raises(ConfigurationError, match="already uses"):
+            async with HotMesh.open(app_id=rival, dsn=pg_dsn, settings=K.settings()):
+                pass  # pragma: no cover
+    async with _open(lower, pg_dsn, Callback()) as mesh:  # the owner still opens, its job intact
+        assert await mesh.get_status(jid) == 0

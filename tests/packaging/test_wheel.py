@@ -32,8 +32,10 @@ REQUIRED_RESOURCES = {
     "store/sql/jobs.sql",
     "store/sql/streams.sql",
     "store/schema/public/0001_global.sql",
+    "store/schema/public/0002_app_schemas.sql",
     "store/schema/app/0001_app.sql",
     "store/schema/app/0002_streams.sql",
+    "store/schema/app/0003_job_index.sql",
 }
 """Files the library reads at run time; each must exist in the source tree and in both archives."""
 
