@@ -132,7 +132,7 @@ def _drop_ignored_keys(source: LoadedSource) -> tuple[Any, list[DeployWarning]]:
                 message, path = _unknown_key(error.instance, schema, tuple(error.absolute_path), key)
                 found.append((path, message))
         if not found:
-            return document, warnings
+            return document, _in_reading_order(warnings, source.files)
         if document is source.document:
             document = copy.deepcopy(document)
         for path, message in found:
@@ -147,7 +147,13 @@ def _drop_ignored_keys(source: LoadedSource) -> tuple[Any, list[DeployWarning]]:
                         file=file, line=line, column=column, path=format_path(path), message="ignored " + message
                     )
                 )
-    return document, warnings
+    return document, _in_reading_order(warnings, source.files)
+
+
+def _in_reading_order(warnings: list[DeployWarning], files: tuple[str, ...]) -> list[DeployWarning]:
+    """Order warnings as a person reads the manifest: by file (in the order read), line, column."""
+    rank = {file: index for index, file in enumerate(files)}
+    return sorted(warnings, key=lambda w: (rank.get(w.file, len(rank)), w.line, w.column))
 
 
 # -- schema errors ---------------------------------------------------------------------------------
