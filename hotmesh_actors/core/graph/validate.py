@@ -78,7 +78,7 @@ class Validated:
     warnings: tuple[DeployWarning, ...] = ()
 
 
-_MAX_IGNORE_ROUNDS: Final = 50  # removing a key never uncovers another, but never loop forever
+_MAX_IGNORE_ROUNDS: Final = 50  # one round drops every ignored key; the bound only guards the loop
 
 
 def validate_source(source: LoadedSource, *, strict: bool = False) -> Validated:
@@ -97,57 +97,62 @@ def validate_source(source: LoadedSource, *, strict: bool = False) -> Validated:
         source = load_source("graphs/order.yaml")
         checked = validate_source(source)
         for warning in checked.warnings:
-            print(warning)  # order.yaml:5:1 graphs[0].inputs: unknown key 'inputs' in a graph; ...
-    """
-    document = source.document
-    warnings: list[DeployWarning] = []
-    if not strict:
-        document, warnings = _drop_ignored_keys(source)
-    error = _best(_validator().iter_errors(document))
-    if error is not None:
-        message, path = _describe(error)
-        raise source.error(message, path)
-    _Semantics(source, document).check()
-    return Validated(document=document, warnings=tuple(warnings))
-
-
-def _drop_ignored_keys(source: LoadedSource) -> tuple[Any, list[DeployWarning]]:
-    """Remove every unknown key of an ``x-kind`` object (one HotMesh ignores), warning for each.
-
-    Only errors at the top of jsonschema's error list count: the DSL's objects are reached through
-    `properties`, `$ref` and `allOf`/`if`-`then`, never as one alternative of an `anyOf`, so an
-    unknown key there is an unknown key, not a failed guess at which shape was meant.
+            print(warning)  # order.yaml:5:1 graphs[0].inputs: ignored unknown key 'inputs' in a graph; …
     """
     document = source.document
     warnings: list[DeployWarning] = []
     for _ in range(_MAX_IGNORE_ROUNDS):
-        found: list[tuple[KeyPath, str]] = []
-        for error in _validator().iter_errors(document):
-            schema = _schema_of(error)
-            if error.validator != "additionalProperties" or not schema.get("x-kind"):
-                continue
-            if not isinstance(error.instance, Mapping):
-                continue
-            for key in _extra_keys(error.instance, schema):
-                message, path = _unknown_key(error.instance, schema, tuple(error.absolute_path), key)
-                found.append((path, message))
-        if not found:
-            return document, _in_reading_order(warnings, source.files)
+        errors = list(_validator().iter_errors(document))
+        ignored = [] if strict else _ignored_keys(errors)
+        if not ignored:
+            break
         if document is source.document:
-            document = copy.deepcopy(document)
-        for path, message in found:
-            parent = document
-            for step in path[:-1]:
-                parent = parent[step]
-            if path[-1] in parent:
-                del parent[path[-1]]
-                file, line, column = source.locate(path)
-                warnings.append(
-                    DeployWarning(
-                        file=file, line=line, column=column, path=format_path(path), message="ignored " + message
-                    )
-                )
-    return document, _in_reading_order(warnings, source.files)
+            document = copy.deepcopy(document)  # the loaded source stays as written
+        warnings.extend(_drop(document, ignored, source))
+    error = _best(errors)
+    if error is not None:
+        message, path = _describe(error)
+        raise source.error(message, path)
+    _Semantics(source, document).check()
+    return Validated(document=document, warnings=tuple(_in_reading_order(warnings, source.files)))
+
+
+def _ignored_keys(errors: Iterable[ValidationError]) -> list[tuple[KeyPath, str]]:
+    """(path, message) of every unknown key of an ``x-kind`` object: the keys HotMesh ignores.
+
+    Only errors at the top of jsonschema's error list count: the DSL's objects are reached through
+    `properties`, `$ref` and `allOf`/`if`-`then`, never as one alternative of an `anyOf`, so an
+    unknown key there is an unknown key, not a failed guess at which shape was meant. A
+    ``{'@pipe': …}`` object has no ``x-kind``: another key beside ``@pipe`` stays an error.
+    """
+    found: list[tuple[KeyPath, str]] = []
+    for error in errors:
+        schema = _schema_of(error)
+        if error.validator != "additionalProperties" or not schema.get("x-kind"):
+            continue
+        if not isinstance(error.instance, Mapping):
+            continue
+        for key in _extra_keys(error.instance, schema):
+            message, path = _unknown_key(error.instance, schema, tuple(error.absolute_path), key)
+            found.append((path, message))
+    return found
+
+
+def _drop(document: Any, ignored: list[tuple[KeyPath, str]], source: LoadedSource) -> list[DeployWarning]:
+    """Delete each ignored key from `document` (a private copy) and return a warning per key."""
+    warnings: list[DeployWarning] = []
+    for path, message in ignored:
+        parent = document
+        for step in path[:-1]:
+            parent = parent[step]
+        if path[-1] not in parent:
+            continue  # reported twice (two schema branches saw the same object)
+        del parent[path[-1]]
+        file, line, column = source.locate(path)
+        warnings.append(
+            DeployWarning(file=file, line=line, column=column, path=format_path(path), message="ignored " + message)
+        )
+    return warnings
 
 
 def _in_reading_order(warnings: list[DeployWarning], files: tuple[str, ...]) -> list[DeployWarning]:
