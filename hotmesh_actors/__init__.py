@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hotmesh_actors._public_resolve import resolve
 from hotmesh_actors.core.durations import RetryPolicy, parse_duration
-from hotmesh_actors.core.graph import AppVersion, compile_app
+from hotmesh_actors.core.graph import AppVersion, DeployWarning, compile_app
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.mesh.hotmesh import HotMesh, MeshConfig
 from hotmesh_actors.mesh.worker import StreamResponse, Worker
@@ -20,6 +20,7 @@ __all__ = [
     "StreamResponse",
     "Worker",
     "AppVersion",
+    "DeployWarning",
     "compile_app",
     "MessageMetadata",
     "MessageStatus",

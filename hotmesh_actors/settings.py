@@ -21,6 +21,23 @@ def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name}={raw!r} is not a number") from err
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    from hotmesh_actors.errors import ConfigurationError
+
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """Every tunable of a mesh in one place, with HotMesh's defaults.
@@ -46,6 +63,9 @@ class Settings:
     """Seconds a finished job stays live when its graph sets no `expire`."""
     signal_expire_s: float = 3600.0
     pending_signal_expire_s: float = 600.0
+    strict_deploy: bool = False
+    """Refuse keys HotMesh's compiler ignores at deploy (default: warn and drop them); an explicit
+    `deploy(..., strict=...)` wins over this."""
 
     @property
     def heartbeat_s(self) -> float:
@@ -71,6 +91,7 @@ class Settings:
             "expire_default_s": _env_float(env, "HMSH_EXPIRE_JOB_SECONDS", 1.0),
             "signal_expire_s": _env_float(env, "HMSH_SIGNAL_EXPIRE", 3600.0),
             "pending_signal_expire_s": _env_float(env, "HMSH_PENDING_SIGNAL_EXPIRE", 600.0),
+            "strict_deploy": _env_bool(env, "HMSH_STRICT_DEPLOY", False),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -1,9 +1,14 @@
-"""Regenerate the key reference table in docs/dsl.md from the DSL's JSON schema, so the two never drift.
+"""Regenerate the generated tables of docs/dsl.md from the DSL's JSON schema, so the two never drift.
 
-Every key the schema accepts gets one row: where it goes, which activity types take it, what kind of
-value it holds, and its one-line meaning. The meaning is the schema's own `description` (following
-`$ref`s) when it has one, else the short text in MEANINGS below. The table replaces the block between
-the BEGIN/END markers in docs/dsl.md.
+The key reference: every key the schema accepts gets one row: where it goes, which activity types
+take it, what kind of value it holds, and its one-line meaning. The meaning is the schema's own
+`description` (following `$ref`s) when it has one, else the short text in MEANINGS below.
+
+The ignored-key table: every object whose unknown keys a lenient deploy turns into warnings (the
+schema objects with `additionalProperties: false` and an `x-kind`, the rule
+`hotmesh_actors.core.graph.validate` applies), with the keys it knows and the hints its warnings give.
+
+Each table replaces the block between its BEGIN/END markers in docs/dsl.md.
 
 Usage: `python scripts/gen_dsl_docs.py` (rewrite) or `python scripts/gen_dsl_docs.py --check`
 (exit 1 when docs/dsl.md is stale).
@@ -23,6 +28,8 @@ SCHEMA = ROOT / "hotmesh_actors" / "core" / "graph" / "hotmesh.schema.json"
 DOC = ROOT / "docs" / "dsl.md"
 BEGIN = "<!-- BEGIN GENERATED KEY TABLE (scripts/gen_dsl_docs.py) -->"
 END = "<!-- END GENERATED KEY TABLE -->"
+IGNORED_BEGIN = "<!-- BEGIN GENERATED IGNORED-KEY TABLE (scripts/gen_dsl_docs.py) -->"
+IGNORED_END = "<!-- END GENERATED IGNORED-KEY TABLE -->"
 
 ACTIVITY_TYPES = ("trigger", "worker", "await", "hook", "signal", "cycle", "interrupt", "activity")
 
@@ -223,15 +230,57 @@ def render(rows: list[tuple[str, str, str, str, str]]) -> str:
     return "\n".join(lines)
 
 
+def ignored_key_rows(schema: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(kind, known keys, hints) for every object whose unknown keys are warnings, in schema order."""
+    rows: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            kind = node.get("x-kind")
+            if node.get("additionalProperties") is False and isinstance(kind, str) and kind not in seen:
+                seen.add(kind)
+                known = [f"`{key}`" for key in node.get("properties", {})]
+                known += [f"`{pattern}`" for pattern in node.get("patternProperties", {})]
+                hints = "; ".join(f"`{key}`: {hint}" for key, hint in node.get("x-hints", {}).items())
+                rows.append((kind, ", ".join(known), hints))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return rows
+
+
+def render_ignored(rows: list[tuple[str, str, str]]) -> str:
+    lines = [IGNORED_BEGIN, "", "| object | keys it knows | hints in the warning |", "|---|---|---|"]
+    for kind, known, hints in rows:
+        lines.append(f"| {kind} | {_cell(known)} | {_cell(hints)} |")
+    lines += ["", IGNORED_END]
+    return "\n".join(lines)
+
+
+def _replace_block(text: str, begin: str, end: str, block: str) -> str | None:
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < 0:
+        return None
+    return text[:start] + block + text[stop + len(end) :]
+
+
 def main(argv: list[str]) -> int:
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    table = render(build_rows(schema))
     text = DOC.read_text(encoding="utf-8")
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < 0:
+    updated: str | None = text
+    for begin, end, block in (
+        (BEGIN, END, render(build_rows(schema))),
+        (IGNORED_BEGIN, IGNORED_END, render_ignored(ignored_key_rows(schema))),
+    ):
+        updated = _replace_block(updated, begin, end, block) if updated is not None else None
+    if updated is None:
         print(f"{DOC}: markers not found", file=sys.stderr)
         return 2
-    updated = text[:start] + table + text[end + len(END) :]
     if "--check" in argv:
         if updated != text:
             print(f"{DOC} is stale: run python scripts/gen_dsl_docs.py", file=sys.stderr)

@@ -231,12 +231,21 @@ class HotMesh:
 
     # -- deploy and activate ----------------------------------------------------------------------------
 
-    async def deploy(self, path_or_yaml: str) -> AppVersion:
+    async def deploy(self, path_or_yaml: str, *, strict: bool | None = None) -> AppVersion:
         """Compile a YAML app (a file path, or inline YAML starting with `app:`) and store it as deployed.
+
+        Keys HotMesh's compiler ignores (a graph-level `inputs:`, a `code:` beside `to:` …) deploy
+        without effect: each is logged as a WARNING on logger `hotmesh_actors.deploy` and listed in
+        the returned `AppVersion.warnings` (file, line, column, key path). `strict=True` refuses them
+        instead; `strict=None` (the default) follows `Settings.strict_deploy` (`HMSH_STRICT_DEPLOY`).
 
         Raises GraphValidationError (file, line, key) for invalid YAML; running jobs are not touched.
         """
-        app = await trio.to_thread.run_sync(compile_app, path_or_yaml)
+        strict = self.settings.strict_deploy if strict is None else strict
+        app = await trio.to_thread.run_sync(lambda: compile_app(path_or_yaml, strict=strict))
+        deploy_log = logging.getLogger("hotmesh_actors.deploy")
+        for warning in app.warnings:
+            deploy_log.warning("app %s v%s: %s", app.app_id, app.version, warning)
         if app.app_id != self.app_id:
             raise ConfigurationError(f"the YAML is for app {app.app_id!r}, this mesh serves {self.app_id!r}")
         await save_version(self.db, app)

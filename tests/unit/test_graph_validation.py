@@ -17,15 +17,19 @@ REPO = Path(__file__).parents[2]
 
 
 def fault(name: str, monkeypatch: pytest.MonkeyPatch) -> GraphValidationError:
-    """Validate tests/data/graphs/invalid/<name>.yaml and return the error it must raise."""
+    """Validate tests/data/graphs/invalid/<name>.yaml strictly and return the error it must raise.
+
+    Strict, so the unknown-key faults are pinned too; what lenient mode does with them is
+    tests/unit/test_graph_warnings.py.
+    """
     monkeypatch.chdir(INVALID)
     with pytest.raises(GraphValidationError) as caught:
-        validate_source(load_source(f"{name}.yaml"))
+        validate_source(load_source(f"{name}.yaml"), strict=True)
     return caught.value
 
 
 def inline(text: str) -> None:
-    validate_source(load_source(text))
+    validate_source(load_source(text), strict=True)
 
 
 # -- valid input ---------------------------------------------------------------------------------

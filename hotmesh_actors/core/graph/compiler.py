@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from hotmesh_actors.core.graph.dependencies import job_map_paths, stored_reads
 from hotmesh_actors.core.graph.frozen import FrozenDict, freeze, thaw
 from hotmesh_actors.core.graph.loader import KeyPath, format_path, load_source
@@ -435,11 +437,15 @@ def _analyse_dependencies(
     return reads
 
 
-def compile_app(path_or_yaml: str | os.PathLike[str]) -> AppVersion:
+def compile_app(path_or_yaml: str | os.PathLike[str], *, strict: bool = False) -> AppVersion:
     """Load (resolving `$ref`s), validate and compile an app from a YAML path or inline YAML text.
 
     Inline YAML is recognised when the text, trimmed, starts with `app:`. Raises
     GraphValidationError with file, line and key path for any fault.
+
+    Lenient (the default): keys HotMesh's compiler ignores are dropped before compiling and listed
+    in the result's `warnings` (file, line, column, key path); nothing is logged here (core does no
+    I/O; `HotMesh.deploy` logs them). ``strict=True`` refuses them as errors.
 
     >>> app = compile_app('''
     ... app:
@@ -453,5 +459,6 @@ def compile_app(path_or_yaml: str | os.PathLike[str]) -> AppVersion:
     't1'
     """
     source = load_source(path_or_yaml)
-    validate_source(source)
-    return compile_document(source.document, origin=source.origin, locate=source.locate)
+    checked = validate_source(source, strict=strict)
+    app = compile_document(checked.document, origin=source.origin, locate=source.locate)
+    return attrs.evolve(app, warnings=checked.warnings) if checked.warnings else app

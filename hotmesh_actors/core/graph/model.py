@@ -223,6 +223,25 @@ class Graph:
         return self.subscribes.startswith(".")
 
 
+@attrs.frozen(kw_only=True)
+class DeployWarning:
+    """A key HotMesh's compiler ignores, accepted (and dropped) by a lenient deploy.
+
+    `file`, `line` and `column` locate the key as written (in the `$ref`'d file when it came from
+    one); `path` names it as in errors (``graphs[0].transitions.a1[1].code``); `message` says
+    what was ignored and, when a known key is close, which one was probably meant.
+    """
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column} {self.path}: {self.message}"
+
+
 @attrs.frozen(kw_only=True, cache_hash=True)
 class AppVersion:
     """A compiled app version: graphs, activities by id (unique app-wide) and routing tables.
@@ -244,6 +263,9 @@ class AppVersion:
     """Signal topic → rules, across all graphs."""
     document: FrozenDict[str, JSON] = attrs.field(factory=_empty_mapping, eq=False, repr=False)
     """The validated source document (frozen); recompiling it yields an equal AppVersion."""
+    warnings: tuple[DeployWarning, ...] = attrs.field(default=(), eq=False, repr=False)
+    """Keys the lenient compile ignored (already removed from `document`); empty when compiled
+    from a stored definition or in strict mode. Not part of equality: they change nothing."""
 
     def activity(self, activity_id: str) -> Activity:
         """Return the activity with this id; KeyError names it when it does not exist."""

@@ -1,7 +1,15 @@
 """Validate a loaded manifest against the DSL's JSON Schema, then against the rules a schema cannot say.
 
 Validation stops at the first fault and raises :class:`~hotmesh_actors.errors.GraphValidationError`
-located at the offending key (file, line, column and a ``graphs[0].activities.a1.type`` path):
+located at the offending key (file, line, column and a ``graphs[0].activities.a1.type`` path).
+
+Unknown keys are the one kind of fault with two treatments. HotMesh's compiler reads the keys it
+knows and ignores the rest (a graph-level ``inputs:``, a ``code:`` beside ``to:`` in a transition),
+so by default (lenient) every unknown key of an object the schema marks with ``x-kind`` becomes a
+:class:`DeployWarning` and is removed from the validated document, so it can change nothing
+downstream; ``strict=True`` refuses it as before. Everything else stays an error in both modes:
+unknown activity types, malformed pipes (a ``{'@pipe': …}`` object is not an ``x-kind`` object),
+wrong value types, broken references. The checks, in order:
 
 1. the JSON Schema (``hotmesh.schema.json``, bundled with the package and read once on first use);
    among its errors the most specific one is reported, worded for a person;
@@ -14,6 +22,7 @@ located at the offending key (file, line, column and a ``graphs[0].activities.a1
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
@@ -22,15 +31,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from typing import Any, Final
 
+import attrs
 import jsonschema
 from jsonschema.exceptions import ValidationError, relevance
 
-from hotmesh_actors.core.graph.loader import KeyPath, LoadedSource
+from hotmesh_actors.core.graph.loader import KeyPath, LoadedSource, format_path
+from hotmesh_actors.core.graph.model import DeployWarning
 from hotmesh_actors.core.pipe import catalog
 from hotmesh_actors.core.pipe.references import is_function_reference, is_reducer_term, is_reference
 from hotmesh_actors.errors import UnknownPipeFunctionError
 
-__all__ = ["ACTIVITY_TYPES", "SYSTEM_ROOTS", "load_schema", "validate_source"]
+__all__ = ["ACTIVITY_TYPES", "SYSTEM_ROOTS", "Validated", "load_schema", "validate_source"]
 
 ACTIVITY_TYPES: Final = ("trigger", "worker", "await", "hook", "signal", "cycle", "interrupt", "activity")
 """Every accepted `type`; `activity` is an alias of `hook`."""
@@ -59,8 +70,23 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema())
 
 
-def validate_source(source: LoadedSource) -> None:
-    """Check a loaded manifest; return None when valid.
+@attrs.frozen(kw_only=True)
+class Validated:
+    """A manifest that passed validation: its document without the ignored keys, and their warnings."""
+
+    document: Any
+    warnings: tuple[DeployWarning, ...] = ()
+
+
+_MAX_IGNORE_ROUNDS: Final = 50  # one round drops every ignored key; the bound only guards the loop
+
+
+def validate_source(source: LoadedSource, *, strict: bool = False) -> Validated:
+    """Check a loaded manifest; return the document to compile and the warnings it gave.
+
+    Lenient (the default): unknown keys HotMesh ignores become warnings, and the returned
+    document is a copy without them. ``strict=True``: they are errors; the document is returned
+    unchanged with no warnings.
 
     Raises GraphValidationError for the first fault, with the file, line, column and key path of
     the key at fault, e.g. ``order.yaml:14:7 graphs[0].activities.reserve.type: 'wokrer' is not
@@ -69,13 +95,70 @@ def validate_source(source: LoadedSource) -> None:
     Example::
 
         source = load_source("graphs/order.yaml")
-        validate_source(source)
+        checked = validate_source(source)
+        for warning in checked.warnings:
+            print(warning)  # order.yaml:5:1 graphs[0].inputs: ignored unknown key 'inputs' in a graph; …
     """
-    error = _best(_validator().iter_errors(source.document))
+    document = source.document
+    warnings: list[DeployWarning] = []
+    for _ in range(_MAX_IGNORE_ROUNDS):
+        errors = list(_validator().iter_errors(document))
+        ignored = [] if strict else _ignored_keys(errors)
+        if not ignored:
+            break
+        if document is source.document:
+            document = copy.deepcopy(document)  # the loaded source stays as written
+        warnings.extend(_drop(document, ignored, source))
+    error = _best(errors)
     if error is not None:
         message, path = _describe(error)
         raise source.error(message, path)
-    _Semantics(source).check()
+    _Semantics(source, document).check()
+    return Validated(document=document, warnings=tuple(_in_reading_order(warnings, source.files)))
+
+
+def _ignored_keys(errors: Iterable[ValidationError]) -> list[tuple[KeyPath, str]]:
+    """(path, message) of every unknown key of an ``x-kind`` object: the keys HotMesh ignores.
+
+    Only errors at the top of jsonschema's error list count: the DSL's objects are reached through
+    `properties`, `$ref` and `allOf`/`if`-`then`, never as one alternative of an `anyOf`, so an
+    unknown key there is an unknown key, not a failed guess at which shape was meant. A
+    ``{'@pipe': …}`` object has no ``x-kind``: another key beside ``@pipe`` stays an error.
+    """
+    found: list[tuple[KeyPath, str]] = []
+    for error in errors:
+        schema = _schema_of(error)
+        if error.validator != "additionalProperties" or not schema.get("x-kind"):
+            continue
+        if not isinstance(error.instance, Mapping):
+            continue
+        for key in _extra_keys(error.instance, schema):
+            message, path = _unknown_key(error.instance, schema, tuple(error.absolute_path), key)
+            found.append((path, message))
+    return found
+
+
+def _drop(document: Any, ignored: list[tuple[KeyPath, str]], source: LoadedSource) -> list[DeployWarning]:
+    """Delete each ignored key from `document` (a private copy) and return a warning per key."""
+    warnings: list[DeployWarning] = []
+    for path, message in ignored:
+        parent = document
+        for step in path[:-1]:
+            parent = parent[step]
+        if path[-1] not in parent:
+            continue  # reported twice (two schema branches saw the same object)
+        del parent[path[-1]]
+        file, line, column = source.locate(path)
+        warnings.append(
+            DeployWarning(file=file, line=line, column=column, path=format_path(path), message="ignored " + message)
+        )
+    return warnings
+
+
+def _in_reading_order(warnings: list[DeployWarning], files: tuple[str, ...]) -> list[DeployWarning]:
+    """Order warnings as a person reads the manifest: by file (in the order read), line, column."""
+    rank = {file: index for index, file in enumerate(files)}
+    return sorted(warnings, key=lambda w: (rank.get(w.file, len(rank)), w.line, w.column))
 
 
 # -- schema errors ---------------------------------------------------------------------------------
@@ -106,7 +189,10 @@ def _describe(error: ValidationError) -> tuple[str, KeyPath]:
         path = (*path, instance)  # the key itself is at fault: point at it
     keyword = error.validator
     if keyword == "additionalProperties" and isinstance(instance, Mapping):
-        return _unknown_key(instance, schema, path)
+        extras = _extra_keys(instance, schema)
+        if not extras:
+            return "unexpected keys", path
+        return _unknown_key(instance, schema, path, extras[0])
     if keyword == "required" and isinstance(error.validator_value, list) and isinstance(instance, Mapping):
         missing = [name for name in error.validator_value if name not in instance]
         kind = schema.get("x-kind")
@@ -131,15 +217,18 @@ def _describe(error: ValidationError) -> tuple[str, KeyPath]:
     return error.message, path
 
 
-def _unknown_key(instance: Mapping[str, Any], schema: Mapping[str, Any], path: KeyPath) -> tuple[str, KeyPath]:
-    allowed = list(schema.get("properties", {}))
+def _extra_keys(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """The keys of `instance` that the object schema neither names nor matches by pattern."""
+    allowed = schema.get("properties", {})
     patterns = list(schema.get("patternProperties", {}))
-    extras = [
-        key for key in instance if key not in allowed and not any(re.search(pattern, key) for pattern in patterns)
-    ]
-    if not extras:
-        return "unexpected keys", path
-    key = extras[0]
+    return [key for key in instance if key not in allowed and not any(re.search(p, key) for p in patterns)]
+
+
+def _unknown_key(
+    instance: Mapping[str, Any], schema: Mapping[str, Any], path: KeyPath, key: str
+) -> tuple[str, KeyPath]:
+    """Word one unknown key (with a hint or the closest known key) and the path that points at it."""
+    allowed = list(schema.get("properties", {}))
     kind = schema.get("x-kind")
     message = f"unknown key {key!r}" + (f" in {_article(kind)}" if kind else "")
     hints = schema.get("x-hints", {})
@@ -184,9 +273,12 @@ def _article(noun: str) -> str:
 class _Semantics:
     """The cross-reference rules; assumes the document already passed the schema."""
 
-    def __init__(self, source: LoadedSource) -> None:
+    def __init__(self, source: LoadedSource, document: Any) -> None:
         self.source = source
-        self.graphs: list[Mapping[str, Any]] = list(source.document["app"]["graphs"])
+        self.graphs: list[Mapping[str, Any]] = list(document["app"]["graphs"])
+        # References are checked in the document as written, ignored keys included: HotMesh's
+        # validator scans every string of an activity, known key or not.
+        self.written_graphs: list[Mapping[str, Any]] = list(source.document["app"]["graphs"])
         self.owner: dict[str, int] = {}  # activity id → index of its graph
 
     def check(self) -> None:
@@ -200,7 +292,7 @@ class _Semantics:
             self._transitions(base, graph, activities)
             self._hook_rules(base, graph, activities)
             self._cycles(base, graph, activities)
-            self._references(base, graph, index)
+            self._references(base, self.written_graphs[index], index)
 
     def _fail(self, message: str, path: KeyPath) -> None:
         raise self.source.error(message, path)
