@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import trio
 
-from hotmesh_actors import Worker
+from hotmesh_actors import RetryPolicy, Worker
 from hotmesh_actors.core.messages import StreamMessage
 from hotmesh_actors.errors import JobFailedError
 from hotmesh_actors.timeline import render_mermaid, render_svg
@@ -130,7 +130,8 @@ async def _refuse(msg: StreamMessage) -> dict[str, JSON]:
 
 
 def _workers() -> list[Worker]:
-    return [Worker("tl.ok", _ok), Worker("tl.bad", _refuse)]
+    # one attempt: an uncoded exception is otherwise retried by the default policy (after 10 s, 100 s)
+    return [Worker("tl.ok", _ok), Worker("tl.bad", _refuse, retry_policy=RetryPolicy(maximum_attempts=1))]
 
 
 async def _failed_job(mesh: Any) -> str:
