@@ -80,7 +80,7 @@ MEANINGS: dict[str, str] = {
     "activity.descend": "interrupt: also interrupt descendants (parsed, not implemented by HotMesh).",
     "activity.stack": "interrupt: optional stack text stored with the error.",
     "transition.to": "The activity to run next.",
-    "transition.conditions": "`{code?, gate?, match?}`; absent ⇒ always taken for code 200.",
+    "transition.conditions": "`{code?, gate?, match?}`; absent ⇒ taken for every reply but an error, whatever its code.",
     "conditions.code": "Response code(s) this edge listens to (default 200): 500, [500, 422], 588–599 …",
     "hookRule.to": "The hook activity the signal resumes.",
     "hookRule.conditions": "`{gate?, match}`; only match[0] builds the signal key.",

@@ -119,7 +119,7 @@ def finish_activity(
     for key, value in ctx.resolve_map(activity.output_maps, context).items():
         job.set_activity(activity.id, dad, "output", "data", key, value)
     ctx.bind_job_maps(activity, context)
-    children = ctx.choose_children(activity, dad, code, context)
+    children = ctx.choose_children(activity, dad, code, context, status=status)
     error_terminal = status is MessageStatus.ERROR and not children
     if status is MessageStatus.ERROR:
         record_activity_error(ctx, activity, dad, output_data or {}, code)

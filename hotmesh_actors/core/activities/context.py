@@ -173,12 +173,20 @@ class StepContext:
 
     # -- transitions and the semaphore ----------------------------------------------------------------
 
-    def choose_children(self, activity: Activity, dad: str, code: int, context: dict[str, JSON]) -> list[str]:
-        """The targets of every outgoing transition whose code and conditions match."""
+    def choose_children(self, activity: Activity, dad: str, code: int, context: dict[str, JSON], *,
+                        status: MessageStatus = MessageStatus.SUCCESS) -> list[str]:
+        """The targets of every outgoing transition whose code and conditions match.
+
+        A transition written without `conditions` is taken for every reply that is not an error, whatever
+        its code (HotMesh compiles it to `true`): a worker's `code: 599` or a child's 202 emit follows it
+        as a 200 does. An error reply is caught only by a transition whose `conditions.code` names its
+        code; HotMesh would also send it down an unconditional transition, which silently swallows the
+        error (its own status test calls that case "does NOT catch worker 422"), so here it ends the job.
+        """
         chosen = []
         for edge in activity.children:
             if edge.conditions is None:
-                if code == 200:
+                if status is not MessageStatus.ERROR:
                     chosen.append(edge.to)
                 continue
             if compiled_conditions(edge.conditions).evaluate(context, env=self.env, code=code):
