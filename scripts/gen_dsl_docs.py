@@ -37,7 +37,7 @@ ACTIVITY_TYPES = ("trigger", "worker", "await", "hook", "signal", "cycle", "inte
 MEANINGS: dict[str, str] = {
     "app.graphs": "The graphs (flows) of the app; an item may be `$ref: ./file.yaml`.",
     "graph.subscribes": "Topic that starts a job of this graph; unique per app; a leading '.' makes it private.",
-    "graph.publishes": "Topic on which the finished (or emitted) job is announced as `<publishes>.<jobId>`.",
+    "graph.publishes": "Topic on which the finished (or emitted) job is announced: channel `<publishes>.<jobId>`, message topic `<publishes>`.",
     "graph.expire": "Seconds to keep a finished job before it expires; 0 or less keeps it; may be a pipe.",
     "graph.persistent": "Keep the job open for re-entry after it emits its completed event.",
     "graph.input": "`{schema}`: the JSON schema of the payload published to `subscribes` (copied to the trigger).",

@@ -381,10 +381,12 @@ class HotMesh:
             return
         message = json.loads(payload)
         topic = str(message.get("topic", ""))
+        output = message.get("job") or {}
+        channel_topic = _subscribed_topic(topic, output)
         for pattern, callbacks in list(self._patterns.items()):
-            if fnmatch.fnmatchcase(topic, pattern):
+            if fnmatch.fnmatchcase(channel_topic, pattern):
                 for callback in callbacks:
-                    self._call(callback, topic, message.get("job") or {})
+                    self._call(callback, topic, output)
 
     def _call(self, callback: Subscriber, topic: str, output: JobOutput) -> None:
         result = callback(topic, output)
@@ -400,7 +402,12 @@ class HotMesh:
     # -- subscriptions ------------------------------------------------------------------------------
 
     async def sub(self, topic: str, callback: Subscriber) -> None:
-        """Call `callback(topic, output)` for each notification on `topic` (e.g. `<publishes>.<jobId>`)."""
+        """Call `callback(topic, output)` for each notification on `topic` (e.g. `<publishes>.<jobId>`).
+
+        As in HotMesh, the callback's `topic` is the message's own: the graph's `publishes` topic
+        (`'order.fulfilled'` for a `sub('order.fulfilled.<jobId>', cb)`), the job id being in
+        `output['metadata']['jid']`.
+        """
         check_text("topic", topic)
         check_callback("callback", callback)
 
@@ -420,6 +427,8 @@ class HotMesh:
 
     async def psub(self, pattern: str, callback: Subscriber) -> None:
         """Pattern subscription (`order.*`), matched in-process over one LISTEN on the app's publishes channel.
+
+        Patterns match `<publishes>.<jobId>`; the callback gets `<publishes>` as its topic, as with `sub`.
 
         (HotMesh on Postgres cannot do this.) The channel is only listened to while a pattern exists, so
         meshes without pattern subscriptions never receive those notifications.
@@ -587,6 +596,13 @@ def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException |
 
     collect(group)
     return leaves[0] if len(leaves) == 1 else None
+
+
+def _subscribed_topic(topic: str, output: JobOutput) -> str:
+    """The topic a `sub` names for a publication: `<publishes>.<jid>` (patterns match it; callbacks get
+    the message's own topic, `<publishes>`, as HotMesh's do)."""
+    jid = (output.get("metadata") or {}).get("jid")
+    return f"{topic}.{jid}" if jid else topic
 
 
 def _output_of(state: JobState) -> JobOutput:

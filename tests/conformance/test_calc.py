@@ -178,6 +178,7 @@ async def test_subscribe_to_one_jobs_results(pg_dsn: str, app_id: str) -> None:
 
         await wait_until(got_one, timeout=10, what="the calculated.<jid> notification")
         topic, message = seen[0]
+        assert topic == "calculated"  # the graph's `publishes`, as HotMesh's callbacks receive it
         assert message["data"]["result"] == 5 and message["metadata"]["jid"] == jid
         await mesh.unsub(f"calculated.{jid}")
 

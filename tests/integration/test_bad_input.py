@@ -551,8 +551,8 @@ async def test_quotes_and_sql_in_topics_and_job_ids_are_harmless(pg_dsn: str, ap
     async with _open(app_id, pg_dsn, Callback()) as mesh:
         await mesh.deploy(K.app_yaml(app_id, graphs))
         assert await mesh.activate("1")
-        heard: list[str] = []
-        await mesh.psub(QUOTED_TOPIC + "*", lambda topic, _output: heard.append(topic))
+        heard: list[str] = []  # `<publishes>.<jid>` of each publication the pattern matched
+        await mesh.psub(QUOTED_TOPIC + "*", lambda topic, output: heard.append(f"{topic}.{output['metadata']['jid']}"))
         for job_id in HOSTILE_IDS:
             output = await mesh.pubsub(QUOTED_TOPIC, {"value": job_id}, job_id=job_id, timeout=10)
             assert (output["metadata"]["jid"], output["data"]) == (job_id, {"seen": job_id})

@@ -1,4 +1,4 @@
-"""Pure checks of which transitions a reply follows, by its status and code.
+"""Pure checks of which transitions a reply follows, by its status and code, and of what a publication names.
 
 HotMesh compiles a transition written without `conditions` to `true`, so it is followed whatever the
 reply's code: a worker's success with code 599 (HotMesh's Durable "retry" code) cycles on like a 200. An
@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from hotmesh_actors import compile_app
 from hotmesh_actors.core.activities.context import StepContext
 from hotmesh_actors.core.activities.dispatch import run_message, run_transitions
-from hotmesh_actors.core.activities.effects import Publish
+from hotmesh_actors.core.activities.effects import Notify, Publish
 from hotmesh_actors.core.activities.trigger import start_job
 from hotmesh_actors.core.graph import AppVersion
+from hotmesh_actors.core.keys import PUBLISHED_TOPIC, quorum_channel
 from hotmesh_actors.core.messages import MessageMetadata, MessageStatus, MessageType, StreamMessage
 from hotmesh_actors.core.pipe import PipeEnv
 
@@ -113,3 +114,13 @@ def test_the_unconditional_transition_is_taken_exactly_when_the_reply_is_not_an_
     assert ("onward" in entered) is (status is not MessageStatus.ERROR)
     assert ("caught" in entered) is (code == 422)
 
+
+def test_a_publication_names_the_publishes_topic_on_the_job_channel() -> None:
+    """HotMesh's message shape: `{type: 'job', topic: <publishes>, job}` on the channel `<publishes>.<jid>`."""
+    step = _reply(MessageStatus.SUCCESS, 200, {"answer": 42})
+    jid = step.job.jid
+    notices = {e.channel: json.loads(e.payload) for e in step.effects if isinstance(e, Notify)}
+    own = notices[quorum_channel("codes", f"codes.done.{jid}")]
+    assert own["topic"] == "codes.done"
+    assert own["job"]["metadata"]["jid"] == jid and own["job"]["data"]["answer"] == 42
+    assert notices[quorum_channel("codes", PUBLISHED_TOPIC)] == own

@@ -249,8 +249,10 @@ class StepContext:
     def publish_job_state(self, *, final: bool) -> None:
         """NOTIFY the one-time waiter (final only) and the graph's `publishes` subscribers.
 
-        Subscribers get `<publishes>.<jid>` on its own channel, and on the app's publishes channel (which
-        in-process pattern subscriptions filter), so `sub` and `psub` each need one LISTEN.
+        Subscribers get it on the channel `<publishes>.<jid>` and on the app's publishes channel (which
+        in-process pattern subscriptions filter), so `sub` and `psub` each need one LISTEN. The message
+        names the graph's `publishes` topic itself, as HotMesh's does: a `sub('calculated.<jid>', cb)`
+        callback is called with `'calculated'`.
         """
         output = self.job_output()
         graph = self.app.graph_for(str(self.job.metadata.get("tpc", "")))
@@ -259,9 +261,9 @@ class StepContext:
             self.effects.append(Notify(channel=quorum_channel(self.app.app_id, engine),
                                        payload=self._job_payload(self.job.jid, output)))
         if graph.publishes:
-            topic = f"{graph.publishes}.{self.job.jid}"
-            payload = self._job_payload(topic, output)
-            self.effects.append(Notify(channel=quorum_channel(self.app.app_id, topic), payload=payload))
+            payload = self._job_payload(graph.publishes, output)
+            channel = quorum_channel(self.app.app_id, f"{graph.publishes}.{self.job.jid}")
+            self.effects.append(Notify(channel=channel, payload=payload))
             self.effects.append(Notify(channel=quorum_channel(self.app.app_id, PUBLISHED_TOPIC), payload=payload))
 
     def _job_payload(self, topic: str, output: dict[str, JSON]) -> str:
