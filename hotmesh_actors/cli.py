@@ -373,13 +373,24 @@ def _add_chaos(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--log-dir", default=None, help="where node logs go (a new temporary directory)")
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed
+    """The command's handler: writes to whatever sys.stderr is when a record comes (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _configure_logging() -> None:
-    """Library records to stderr, at HMSH_LOGLEVEL (default warn)."""
+    """Library records to stderr, at HMSH_LOGLEVEL (default warn); once per process, however often main runs."""
     level = check_log_level(os.environ.get("HMSH_LOGLEVEL", "").strip() or "warn")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     library = logging.getLogger(LIBRARY_LOGGER)
-    library.addHandler(handler)
+    if not any(isinstance(handler, _StderrHandler) for handler in library.handlers):
+        library.addHandler(_StderrHandler())
     library.setLevel(LOG_LEVELS[level])
 
 
