@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -61,31 +61,26 @@ def test_graph_for_app_rewrites_only_the_app_id(tmp_path: Path) -> None:
         graph_for_app("app:\n  version: '1'\n", "x")
 
 
-USER_TEST = '''
-import pytest
-from hotmesh_actors import Worker
+DOCS = ROOT / "docs" / "testing.md"
+EXAMPLE = re.compile(r"<!-- docs-example: (\S+) -->\n```python\n(.*?)```", re.S)
 
-async def check(msg):
-    return {"data": {"availableQty": 1}}
-
-async def notify(msg):
-    return {"data": {"notified": True}}
-
-@pytest.mark.hotmesh(graph="order.yaml", workers=[Worker("inventory.check", check),
-                                                   Worker("inventory.backorder.notify", notify)])
-async def test_backorder(mesh, hotmesh_dsn):
-    out = await mesh.pubsub("order.requested", {"itemId": "x", "requestedQty": 5}, timeout=15)
-    assert out["data"]["status"] == "backordered"
+DATABASE_PROBE = """
+def test_database_name(hotmesh_dsn):
     print("DATABASE", hotmesh_dsn.rsplit("/", 1)[1].split("?")[0])
-'''
+"""
 
 
 def _user_project(tmp_path: Path) -> Path:
+    """A user's project: pytest-trio on, the order graph, and the test files docs/testing.md shows."""
     project = tmp_path / "userproject"
     project.mkdir()
     (project / "pyproject.toml").write_text("[tool.pytest.ini_options]\ntrio_mode = true\n", "utf-8")
     (project / "order.yaml").write_text((GRAPHS / "order.yaml").read_text("utf-8"), "utf-8")
-    (project / "test_orders.py").write_text(textwrap.dedent(USER_TEST), "utf-8")
+    examples = EXAMPLE.findall(DOCS.read_text("utf-8"))
+    assert [name for name, _ in examples] == ["test_orders.py", "test_schedules.py"]
+    for name, code in examples:
+        (project / name).write_text(code, "utf-8")
+    (project / "test_probe.py").write_text(DATABASE_PROBE, "utf-8")
     return project
 
 
@@ -103,14 +98,13 @@ async def _database_exists(server_dsn: str, name: str) -> bool:
         await conn.close()
 
 
-def test_a_users_project_gets_the_fixtures_when_it_asks_and_its_database_is_dropped(
-    tmp_path: Path, server_dsn: str
-) -> None:
+def test_the_docs_examples_pass_in_a_users_project_that_enables_the_plugin(tmp_path: Path, server_dsn: str) -> None:
     project = _user_project(tmp_path)
     without = _pytest(project, dsn=server_dsn)
     assert without.returncode != 0 and "fixture 'mesh' not found" in without.stdout  # opt-in: not loaded
     enabled = _pytest(project, "-p", "hotmesh_actors.testing", dsn=server_dsn)
     assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    assert "4 passed" in enabled.stdout  # two order tests, the schedule property, the probe
     name = enabled.stdout.split("DATABASE ", 1)[1].split()[0]
     assert name.startswith("hmtest_")
     assert asyncio.run(_database_exists(server_dsn, name)) is False
