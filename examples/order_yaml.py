@@ -42,13 +42,16 @@ async def notify_backorder(msg: StreamMessage) -> dict[str, Any]:
     return {"data": {}}
 
 
+WORKERS = [
+    Worker("inventory.check", check_inventory),
+    Worker("inventory.reserve", reserve_item),
+    Worker("inventory.backorder.notify", notify_backorder),
+]
+"""The three workers, importable (`hotmesh chaos --workers examples/order_yaml.py:WORKERS`)."""
+
+
 async def main() -> None:
-    workers = [
-        Worker("inventory.check", check_inventory),
-        Worker("inventory.reserve", reserve_item),
-        Worker("inventory.backorder.notify", notify_backorder),
-    ]
-    async with HotMesh.open(app_id=APP_ID, dsn=os.environ.get("HOTMESH_DSN"), workers=workers) as mesh:
+    async with HotMesh.open(app_id=APP_ID, dsn=os.environ.get("HOTMESH_DSN"), workers=WORKERS) as mesh:
         app = await mesh.deploy(str(GRAPH))
         await mesh.activate(app.version)
         for order in ({"itemId": "item-123", "requestedQty": 5}, {"itemId": "item-456", "requestedQty": 5}):

@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from hotmesh_actors.logs import check_log_level
+
 
 def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
@@ -38,6 +40,11 @@ def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
+def _check_log_level(_instance: object, _attribute: object, value: str | None) -> None:
+    if value is not None:
+        check_log_level(value)
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """Every tunable of a mesh in one place, with HotMesh's defaults.
@@ -66,6 +73,9 @@ class Settings:
     strict_deploy: bool = False
     """Refuse keys HotMesh's compiler ignores at deploy (default: warn and drop them); an explicit
     `deploy(..., strict=...)` wins over this."""
+    log_level: str | None = attrs.field(default=None, validator=_check_log_level)
+    """`debug|info|warn|error|silent`: the level of the `hotmesh_actors` logger, set when a mesh opens
+    (`HMSH_LOGLEVEL`). None leaves the level as the app's logging configuration has it."""
 
     @property
     def heartbeat_s(self) -> float:
@@ -92,6 +102,7 @@ class Settings:
             "signal_expire_s": _env_float(env, "HMSH_SIGNAL_EXPIRE", 3600.0),
             "pending_signal_expire_s": _env_float(env, "HMSH_PENDING_SIGNAL_EXPIRE", 600.0),
             "strict_deploy": _env_bool(env, "HMSH_STRICT_DEPLOY", False),
+            "log_level": env.get("HMSH_LOGLEVEL", "").strip() or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -168,10 +168,16 @@ class StreamConsumer(Actor):
         except RequirementFailed:
             self.stats.lost_leases += 1
             log.warning("lease lost before ack; message left for its new holder",
-                        extra={"stream": self.stream_name, "message_id": claimed.id})
+                        extra=self._log_fields(claimed))
         finally:
             self._in_flight -= 1
             self._capacity.set()
+
+    def _log_fields(self, claimed: ClaimedMessage) -> dict[str, object]:
+        """The `extra=` fields of a record about one claimed message (hotmesh_actors.logs names them)."""
+        meta = claimed.message.metadata
+        return {"app_id": self.store.app_id, "topic": self.stream_name, "job_id": meta.jid,
+                "activity_id": meta.aid, "message_id": claimed.id}
 
     def _policy(self, claimed: ClaimedMessage, failure: BaseException | None) -> RetryPolicy:
         if self.retry_policy is None:
@@ -186,7 +192,7 @@ class StreamConsumer(Actor):
         if claimed.delivery_count > threshold or claimed.retry_attempt >= threshold:
             log.error("poison message dead-lettered (%d deliveries, retry %d)", claimed.delivery_count,
                       claimed.retry_attempt,
-                      extra={"stream": self.stream_name, "message_id": claimed.id})
+                      extra=self._log_fields(claimed))
             await self._dead_letter(claimed, None)
             return
         failure: Exception | None = None
@@ -221,7 +227,7 @@ class StreamConsumer(Actor):
             meta = claimed.message.metadata
             retried = attrs.evolve(claimed.message, metadata=attrs.evolve(meta, attempt=meta.attempt + 1))
             log.info("handler failed; retry %d in %.3fs: %s", claimed.retry_attempt + 1, delay, failure,
-                     extra={"stream": self.stream_name, "message_id": claimed.id})
+                     extra=self._log_fields(claimed))
             await self.store.db.transaction(
                 [self.store.retry_statement(claimed, self.consumer_id, retried, delay, policy)]
             )
@@ -229,7 +235,7 @@ class StreamConsumer(Actor):
             self._wake.set()  # the delayed row sent no NOTIFY: let the loop re-read when work falls due
             return
         log.error("handler failed %d times; dead-lettered: %s", claimed.retry_attempt + 1, failure,
-                  extra={"stream": self.stream_name, "message_id": claimed.id})
+                  extra=self._log_fields(claimed))
         await self._dead_letter(claimed, failure)
 
     async def _ack_in_group(self, message_id: int) -> bool:
@@ -274,6 +280,8 @@ class StreamConsumer(Actor):
             for message_id in ids:
                 lease = self._leases.get(message_id)
                 if lease is not None and message_id not in held:
-                    log.warning("lease lost while handling; abandoning", extra={"message_id": message_id})
+                    log.warning("lease lost while handling; abandoning",
+                                extra={"app_id": self.store.app_id, "topic": self.stream_name,
+                                       "message_id": message_id})
                     lease.lost = True
                     lease.scope.cancel()

@@ -151,7 +151,7 @@ class Engine(Actor):
                 continue
             except (asyncpg.PostgresError, OSError) as err:
                 self.stats.failed_transactions += 1
-                log.warning("engine step rolled back (%s); retrying", err, extra={"app": self.app_id})
+                log.warning("engine step rolled back (%s); retrying", err, extra={"app_id": self.app_id})
                 await trio.sleep(0.05)
                 continue
             if self._isolate:
@@ -191,7 +191,8 @@ class Engine(Actor):
             try:
                 messages.append(from_wire(row["message"]))
             except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as err:
-                log.error("unreadable engine message %s dead-lettered: %s", row["id"], err)
+                log.error("unreadable engine message %s dead-lettered: %s", row["id"], err,
+                          extra={"app_id": self.app_id, "message_id": row["id"]})
                 messages.append(None)
                 dead.append(row["id"])
         effects: list[Effect] = []
@@ -222,7 +223,8 @@ class Engine(Actor):
                 if not isolate:
                     raise StepAborted(str(err)) from err
                 log.exception("engine step failed; message %s dead-lettered", row_id,
-                              extra={"app": self.app_id, "job_id": message.metadata.jid})
+                              extra={"app_id": self.app_id, "job_id": message.metadata.jid,
+                                     "activity_id": message.metadata.aid, "message_id": row_id})
                 dead.append(row_id)
                 self.stats.dead_lettered += 1
                 touched.clear()
@@ -236,7 +238,9 @@ class Engine(Actor):
                 republish.append(Outgoing(stream_name=self.app_id, message=message, delay_s=RETRY_EARLY_S))
             else:
                 self.stats.dropped += 1
-                log.debug("message dropped: %s", outcome.reason, extra={"job_id": message.metadata.jid})
+                log.debug("message dropped: %s", outcome.reason,
+                          extra={"app_id": self.app_id, "job_id": message.metadata.jid,
+                                 "activity_id": message.metadata.aid})
         await self.jobs.write_state(conn, list(touched.values()))
         await self.jobs.apply_effects(conn, effects)
         if republish:
@@ -261,7 +265,8 @@ class Engine(Actor):
             key = signal_lookup(app, system_env(self.settings.fidelity_seconds), message.metadata.topic,
                                 dict(message.data))
             if key is None:
-                log.warning("signal on %r matches no hook rule; dropped", message.metadata.topic)
+                log.warning("signal on %r matches no hook rule; dropped", message.metadata.topic,
+                            extra={"app_id": self.app_id, "topic": message.metadata.topic})
                 routed.append(None)
                 continue
             ttl = pending_ttl(message, self.settings.pending_signal_expire_s)
@@ -290,7 +295,8 @@ class Engine(Actor):
                 await self.jobs.write_state(conn, [ctx.job])
                 await self.jobs.apply_effects(conn, ctx.effects)
         except DuplicateJobError:
-            log.info("child job %s already exists; await message ignored", ctx.job.jid)
+            log.info("child job %s already exists; await message ignored", ctx.job.jid,
+                     extra={"app_id": self.app_id, "job_id": ctx.job.jid})
             raise
         if detached:
             stamp = ctx.timestamp

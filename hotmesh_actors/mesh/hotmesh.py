@@ -54,6 +54,7 @@ from hotmesh_actors.errors import (
     PubSubTimeout,
     UnknownTopicError,
 )
+from hotmesh_actors.logs import apply_log_level
 from hotmesh_actors.mesh.arguments import (
     MAX_JOB_ID_BYTES,
     check_app_id,
@@ -196,6 +197,7 @@ class HotMesh:
         config = _config_of(config, app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings,
                             guid=guid)
         settings = config.settings or Settings.from_env(dsn=config.dsn)
+        apply_log_level(settings.log_level)
         dsn = config.dsn or settings.dsn
         if dsn is None:
             dsn = await trio.to_thread.run_sync(start_embedded)
@@ -245,7 +247,7 @@ class HotMesh:
         app = await trio.to_thread.run_sync(lambda: compile_app(path_or_yaml, strict=strict))
         deploy_log = logging.getLogger("hotmesh_actors.deploy")
         for warning in app.warnings:
-            deploy_log.warning("app %s v%s: %s", app.app_id, app.version, warning)
+            deploy_log.warning("app %s v%s: %s", app.app_id, app.version, warning, extra={"app_id": app.app_id})
         if app.app_id != self.app_id:
             raise ConfigurationError(f"the YAML is for app {app.app_id!r}, this mesh serves {self.app_id!r}")
         await save_version(self.db, app)
@@ -395,7 +397,7 @@ class HotMesh:
                 try:
                     await result
                 except Exception:
-                    log.exception("subscriber callback failed", extra={"topic": topic})
+                    log.exception("subscriber callback failed", extra={"app_id": self.app_id, "topic": topic})
 
             self._nursery.start_soon(await_it)
 

@@ -225,7 +225,7 @@ class WorkerActor(StreamConsumer):
                                        code=500 if code is None else code, coded=code is not None)
         except ValueError as err:  # a bad `retry:` that slipped past validation must not wedge the stream
             log.error("unusable retry policy %r on the request: %s; using the default", activity_retry, err,
-                      extra={"topic": self.worker.topic, "job_id": claimed.message.metadata.jid})
+                      extra=self._log_fields(claimed))
             return self.worker.retry_policy or DEFAULT_RETRY_POLICY
 
     def _error_reply(self, claimed: ClaimedMessage, failure: BaseException | None) -> Sequence[Statement]:
@@ -239,7 +239,7 @@ class WorkerActor(StreamConsumer):
         except (TypeError, ValueError) as err:
             # the error reply's data held something JSON cannot carry: send its message and code alone
             log.warning("error reply data is not JSON-serialisable (%s); sending message and code only", err,
-                        extra={"topic": self.worker.topic, "job_id": claimed.message.metadata.jid})
+                        extra=self._log_fields(claimed))
             return [self._publish(claimed.message, {"message": storable_text(str(data.get("message"))), "code": code},
                                   MessageStatus.ERROR, code)]
 

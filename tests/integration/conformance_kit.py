@@ -4,7 +4,6 @@ mesh, gated workers, polling, and catalog queries."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,27 +16,23 @@ from hotmesh_actors import HotMesh, Worker
 from hotmesh_actors.core.messages import StreamMessage
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.queries import app_schema
+from hotmesh_actors.testing import TEST_SETTINGS, graph_for_app
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAPHS = ROOT / "graphs"
 
-FAST = Settings(fidelity_seconds=1, fallback_poll_s=1)
-"""Settings for tests: 1 s timer fidelity and a 1 s fallback poll."""
+FAST = TEST_SETTINGS
+"""Settings for tests: 1 s timer fidelity and a 1 s fallback poll (the testing plugin's)."""
 
-_APP_LINE = re.compile(r"^(\s*)id:\s*\S+\s*$", re.M)
 
 
 def graph_yaml(name: str, app_id: str) -> str:
     """The YAML of `graphs/<name>` (e.g. `abc/v5.yaml`, `order.yaml`) as inline text for `app_id`.
 
     Leading comments are dropped (inline YAML must start with `app:`) and the app's `id:` line — the
-    first one — is replaced.
+    first one — is replaced (the testing plugin's `graph_for_app`).
     """
-    text = (GRAPHS / name).read_text("utf-8")
-    text = text[text.index("app:"):]
-    replaced, count = _APP_LINE.subn(lambda m: f"{m.group(1)}id: {app_id}", text, count=1)
-    assert count == 1, f"no app id line in {name}"
-    return replaced
+    return graph_for_app(str(GRAPHS / name), app_id)
 
 
 @asynccontextmanager
