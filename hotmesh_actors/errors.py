@@ -253,3 +253,9 @@ class CancelledFailure(BaseException):
     def __init__(self, message: str = "workflow cancelled") -> None:
         super().__init__(message)
         self.message = message
+
+
+class UnroutableEscalationError(HotMeshError):
+    """An escalation's wake cannot be addressed to its hook: the hook rule on the row's topic matches the signal
+    with a pipe rather than a plain ``{$self.hook.data.<field>}`` reference (or no active version listens on the
+    topic). Nothing was written; signal the hook with `mesh.signal` instead."""
