@@ -18,7 +18,7 @@ anything is written.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from hotmesh_actors.core.durations import parse_duration
@@ -37,11 +37,13 @@ from hotmesh_actors.core.keys import signal_key
 from hotmesh_actors.errors import InvalidArgumentError, UnroutableEscalationError
 from hotmesh_actors.mesh.arguments import check_choice, check_payload, check_text
 from hotmesh_actors.store.apps import VersionCache
-from hotmesh_actors.store.escalations import ORDER_COLUMNS, EscalationStore, Filters
+from hotmesh_actors.store.escalations import ORDER_COLUMNS, EscalationStore, Filters, WakeBuilder
 from hotmesh_actors.store.streams import Outgoing
 
 JSON = Any
 SignalBuilder = Callable[[AppVersion, str, dict[str, JSON]], Outgoing]
+WakeFactory = Callable[[], Awaitable[WakeBuilder]]
+"""Gives the wake builder for one call (read what it needs, such as the active version, before the transaction)."""
 
 _TEXT_FILTERS = ("role", "type", "subtype", "entity", "assigned_to", "workflow_id", "origin_id", "task_id")
 FILTER_NAMES = (*_TEXT_FILTERS, "roles", "status", "available", "priority", "metadata", "ids")
@@ -117,12 +119,15 @@ def _order(options: Mapping[str, object]) -> list[tuple[str, str]]:
 
 
 class Escalations:
-    """The escalations of one app (see the module docstring); `mesh.escalations`."""
+    """The escalations of one app (see the module docstring); `mesh.escalations`.
 
-    def __init__(self, store: EscalationStore, versions: VersionCache, signal: SignalBuilder) -> None:
+    `wakes` builds the signals that resume waiting hooks: :func:`hook_wakes` for YAML hooks (phase 2 passes
+    Durable's, which routes to a condition by its signal id).
+    """
+
+    def __init__(self, store: EscalationStore, wakes: WakeFactory) -> None:
         self._store = store
-        self._versions = versions
-        self._signal = signal
+        self._wakes = wakes
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -184,14 +189,14 @@ class Escalations:
         payload = check_payload({} if resolver_payload is None else resolver_payload, argument="resolver_payload")
         merged = None if metadata is None else check_payload(metadata, argument="metadata")
         who = None if assert_claim is None else check_text("assert_claim", assert_claim)
-        wake = await self._wake_builder()
+        wake = await self._wakes()
         return await self._store.resolve(_escalation_id(escalation_id), payload=payload, metadata=merged,
                                          assert_claim=who, wake=wake)
 
     async def cancel(self, escalation_id: str) -> EscalationResult:
         """Cancel a pending row and wake its hook with ``{"__escalation_cancelled": true}`` (a Durable condition
         then returns None), in one transaction. `not-found`, or `already-terminal`."""
-        wake = await self._wake_builder()
+        wake = await self._wakes()
         return await self._store.cancel(_escalation_id(escalation_id), wake=wake)
 
     async def resolve_all_or_none(self, items: Sequence[Mapping[str, JSON] | tuple[str, Mapping[str, JSON] | None]],
@@ -227,7 +232,7 @@ class Escalations:
             raise InvalidArgumentError("items", "items name an escalation more than once")
         merged = None if metadata is None else check_payload(metadata, argument="metadata")
         who = None if assert_assignee is None else check_text("assert_assignee", assert_assignee)
-        wake = await self._wake_builder()
+        wake = await self._wakes()
         return await self._store.resolve_all_or_none(pairs, metadata=merged, assert_assignee=who, wake=wake)
 
     async def prune(self, older_than: float | str, *, statuses: Sequence[str] | None = None,
@@ -245,11 +250,15 @@ class Escalations:
         chosen = terminal if statuses is None else [check_choice("statuses", s, terminal) for s in statuses]
         return await self._store.prune(seconds, statuses=chosen, limit=_int("limit", limit, minimum=1))
 
-    # -- the wake ------------------------------------------------------------------------------------------------
 
-    async def _wake_builder(self) -> Callable[[EscalationEntry, dict[str, JSON]], Outgoing]:
-        """A builder of wakes under the active version (read before the transaction; building is pure)."""
-        app = await self._versions.active()
+
+def hook_wakes(versions: VersionCache, signal: SignalBuilder) -> WakeFactory:
+    """Wakes for YAML hooks: the signal `mesh.signal` would send on the row's topic, with the hook rule's routing
+    field (``{$self.hook.data.<field>}`` of `match[0].actual`) set to the row's signal key, checked to reach the
+    hook's registration before anything is written."""
+
+    async def factory() -> WakeBuilder:
+        app = await versions.active()
 
         def build(entry: EscalationEntry, data: dict[str, JSON]) -> Outgoing:
             topic = entry.topic or ""
@@ -270,7 +279,7 @@ class Escalations:
                         "a wake cannot be addressed to (only a plain {$self.hook.data.<field>} reference can); "
                         "nothing was written: signal the hook with mesh.signal instead")
                 payload = wake_payload(path, signal_value, data)
-            outgoing = self._signal(app, topic, payload)
+            outgoing = signal(app, topic, payload)
             if outgoing.order_key != signal_key(topic, signal_value):
                 raise UnroutableEscalationError(f"escalation {entry.id}: its wake would reach {outgoing.order_key!r}, "
                                                 f"not the hook's {signal_key(topic, signal_value)!r}; nothing was "
@@ -278,3 +287,5 @@ class Escalations:
             return outgoing
 
         return build
+
+    return factory

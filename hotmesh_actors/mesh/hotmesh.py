@@ -69,7 +69,7 @@ from hotmesh_actors.mesh.arguments import (
     check_text,
 )
 from hotmesh_actors.mesh.engine import Engine
-from hotmesh_actors.mesh.escalations import Escalations
+from hotmesh_actors.mesh.escalations import Escalations, hook_wakes
 from hotmesh_actors.mesh.export import export_job
 from hotmesh_actors.mesh.worker import Worker, WorkerActor
 from hotmesh_actors.settings import Settings
@@ -143,8 +143,8 @@ class HotMesh:
         self.jobs = JobStore(db, app_id)
         self.versions = VersionCache(db, app_id)
         self.escalations = Escalations(
-            EscalationStore(db, namespace=app_id, app_id=app_id, engine=self.jobs.engine_streams), self.versions,
-            self.signal_outgoing)
+            EscalationStore(db, namespace=app_id, app_id=app_id, engine=self.jobs.engine_streams),
+            hook_wakes(self.versions, self.signal_outgoing))
         """This app's escalations (human-in-the-loop work items): list, claim, resolve … (mesh/escalations.py)."""
         self.engine_settings = EngineSettings(
             fidelity_seconds=settings.fidelity_seconds, expire_default_s=settings.expire_default_s,

@@ -516,3 +516,13 @@ async def test_starting_a_workflow_no_worker_serves_warns(autojump_clock: trio.t
             handle = await env.client.workflow.start("nobody_serves_me", task_queue=env.task_queue)
         assert "serves workflow 'nobody_serves_me'" in caplog.text
         assert await handle.status() == 1
+
+
+def test_the_testing_example_in_docs_durable_md_runs_as_written() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "durable.md").read_text("utf-8")
+    section = text[text.index("## Testing workflows"):]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    exec(compile(code, "docs/durable.md", "exec"), {"__name__": "docs_example"})
