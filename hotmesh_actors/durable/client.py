@@ -13,8 +13,14 @@ from hotmesh_actors.clock import new_guid
 from hotmesh_actors.core.durations import RetryPolicy
 from hotmesh_actors.durable.backend import DurableBackend, WorkflowDescription, WorkflowStart, WorkflowStatus
 from hotmesh_actors.durable.failures import error_of
-from hotmesh_actors.durable.values import seconds, to_json, to_json_args
-from hotmesh_actors.durable.workflow import _identifier, _policy, _workflow_name
+from hotmesh_actors.durable.values import (
+    identifier,
+    retry_policy_argument,
+    seconds,
+    to_json,
+    to_json_args,
+    workflow_name,
+)
 
 JSON = Any
 
@@ -66,7 +72,7 @@ class WorkflowHandle:
 
     async def signal(self, signal_id: str, data: object = None) -> None:
         """Send a signal (as `client.workflow.signal`)."""
-        await self._backend.signal(_identifier("signal_id", signal_id), to_json(data, "signal data"))
+        await self._backend.signal(identifier("signal_id", signal_id), to_json(data, "signal data"))
 
     async def cancel(self) -> None:
         """Ask the workflow to stop: its next durable call (or the `sleep`/`condition` it waits in) raises
@@ -99,12 +105,13 @@ class WorkflowClient:
         Raises SerializationError (naming the bad value's path) or InvalidArgumentError before anything is
         written, DuplicateJobError when a live workflow has `workflow_id` (it is left untouched).
         """
-        name = _workflow_name(workflow)
+        name = workflow_name(workflow)
         values = to_json_args(list(args))
-        queue = _identifier("task_queue", task_queue)
-        chosen = new_guid() if workflow_id is None else _identifier("workflow_id", workflow_id)
+        queue = identifier("task_queue", task_queue)
+        chosen = new_guid() if workflow_id is None else identifier("workflow_id", workflow_id)
+        policy = retry_policy_argument("retry_policy", retry_policy)
         start = WorkflowStart(workflow_id=chosen, workflow_name=name, task_queue=queue, args=values,
-                              namespace=self._namespace, retry_policy=_policy("retry_policy", retry_policy),
+                              namespace=self._namespace, retry_policy=policy,
                               expire=None if expire is None else seconds("expire", expire),
                               search=None if search is None else to_json(search, "search"))
         await self._backend.start_workflow(start)
@@ -112,11 +119,11 @@ class WorkflowClient:
 
     def get_handle(self, workflow_id: str) -> WorkflowHandle:
         """A handle on `workflow_id` (no I/O; its calls raise JobNotFoundError for an unknown id)."""
-        return WorkflowHandle(self._backend, _identifier("workflow_id", workflow_id))
+        return WorkflowHandle(self._backend, identifier("workflow_id", workflow_id))
 
     async def signal(self, signal_id: str, data: object = None) -> None:
         """Deliver `data` to the condition waiting on `signal_id`, or keep it until one waits."""
-        await self._backend.signal(_identifier("signal_id", signal_id), to_json(data, "signal data"))
+        await self._backend.signal(identifier("signal_id", signal_id), to_json(data, "signal data"))
 
 
 class Client:

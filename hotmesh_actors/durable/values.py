@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from hotmesh_actors.core.durations import parse_duration
+from hotmesh_actors.core.durations import RetryPolicy, parse_duration
 from hotmesh_actors.errors import InvalidArgumentError, SerializationError
 
 JSON = Any
@@ -79,6 +79,38 @@ def digest(value: JSON) -> str:
     """A short stable fingerprint of a JSON value (canonical form), recorded beside a call for inspection."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+MAX_ID_BYTES = 1024
+"""Signal ids and workflow ids become keys; as job ids, they are limited to 1 KiB."""
+
+
+def identifier(argument: str, value: object) -> str:
+    """A signal, workflow or patch id, or a task queue: non-empty text without NUL, at most MAX_ID_BYTES."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(argument, f"{argument} must be a non-empty string, not {value!r}")
+    if "\x00" in value:
+        raise InvalidArgumentError(argument, f"{argument} holds a NUL character, which Postgres cannot store")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        raise InvalidArgumentError(argument, f"{argument} is longer than {MAX_ID_BYTES} bytes: {value[:40]!r}…")
+    return value
+
+
+def retry_policy_argument(argument: str, value: object) -> RetryPolicy | None:
+    """None or a RetryPolicy; InvalidArgumentError otherwise."""
+    if value is None or isinstance(value, RetryPolicy):
+        return value
+    raise InvalidArgumentError(argument, f"{argument} must be a RetryPolicy, not {type(value).__name__}")
+
+
+def workflow_name(workflow: Callable[..., Awaitable[Any]] | str) -> str:
+    """A workflow's name: the text given, or the function's `__name__`."""
+    if isinstance(workflow, str):
+        return identifier("workflow", workflow)
+    name = getattr(workflow, "__name__", None)
+    if not callable(workflow) or not isinstance(name, str):
+        raise InvalidArgumentError("workflow", f"workflow must be a workflow function or its name, not {workflow!r}")
+    return name
 
 
 def seconds(argument: str, value: object, *, allow_zero: bool = True) -> float:

@@ -38,13 +38,18 @@ from hotmesh_actors.durable.replay import (
     current,
     non_cancellable,
 )
-from hotmesh_actors.durable.values import digest, seconds, to_json, to_json_args
+from hotmesh_actors.durable.values import (
+    digest,
+    identifier,
+    retry_policy_argument,
+    seconds,
+    to_json,
+    to_json_args,
+    workflow_name,
+)
 from hotmesh_actors.errors import CancelledFailure, InvalidArgumentError
 
 JSON = Any
-MAX_ID_BYTES = 1024
-"""Signal ids and workflow ids become keys; as job ids, they are limited to 1 KiB."""
-
 __all__ = [
     "ActivityProxy",
     "CancellationScope",
@@ -73,22 +78,6 @@ __all__ = [
     "wait_for",
     "workflow_info",
 ]
-
-
-def _identifier(argument: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidArgumentError(argument, f"{argument} must be a non-empty string, not {value!r}")
-    if "\x00" in value:
-        raise InvalidArgumentError(argument, f"{argument} holds a NUL character, which Postgres cannot store")
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
-        raise InvalidArgumentError(argument, f"{argument} is longer than {MAX_ID_BYTES} bytes: {value[:40]!r}…")
-    return value
-
-
-def _policy(argument: str, value: object) -> RetryPolicy | None:
-    if value is None or isinstance(value, RetryPolicy):
-        return value
-    raise InvalidArgumentError(argument, f"{argument} must be a RetryPolicy, not {type(value).__name__}")
 
 
 # -- activities ------------------------------------------------------------------------------------------------
@@ -143,10 +132,10 @@ def proxy_activities(*, task_queue: str | None = None, retry_policy: RetryPolicy
     `task_queue` defaults to the workflow's; `start_to_close_timeout` bounds each attempt (seconds or
     ``"30s"``). Example: ``acts = wf.proxy_activities(retry_policy=RetryPolicy(maximum_attempts=5))``.
     """
-    queue = None if task_queue is None else _identifier("task_queue", task_queue)
+    queue = None if task_queue is None else identifier("task_queue", task_queue)
     timeout = None if start_to_close_timeout is None else seconds("start_to_close_timeout", start_to_close_timeout,
                                                                    allow_zero=False)
-    return ActivityProxy(task_queue=queue, retry_policy=_policy("retry_policy", retry_policy),
+    return ActivityProxy(task_queue=queue, retry_policy=retry_policy_argument("retry_policy", retry_policy),
                          start_to_close_timeout=timeout)
 
 
@@ -177,7 +166,7 @@ def condition(signal_id: str, timeout: float | str | None = None, *, escalation:
     resolver payload here. Example:
     ``ok = await wf.condition(f"approve-{order_id}", "72 hours", escalation=durable.Escalation(role="manager"))``.
     """
-    key = _identifier("signal_id", signal_id)
+    key = identifier("signal_id", signal_id)
     limit = None if timeout is None else seconds("timeout", timeout, allow_zero=False)
     if escalation is not None:
         if not isinstance(escalation, Escalation):
@@ -199,7 +188,7 @@ def signal(signal_id: str, data: object = None) -> Ready:
 
     Example: ``await wf.signal(f"done-{parent_id}", {"ok": True})``.
     """
-    key = _identifier("signal_id", signal_id)
+    key = identifier("signal_id", signal_id)
     payload = to_json(data, "signal data")
     execution = current("wf.signal()")
     value = execution.instant(StepKind.SIGNAL, key, lambda _i: (None, SendSignal(signal_id=key, data=payload)),
@@ -210,25 +199,16 @@ def signal(signal_id: str, data: object = None) -> Ready:
 # -- children ----------------------------------------------------------------------------------------------------
 
 
-def _workflow_name(workflow: Callable[..., Awaitable[Any]] | str) -> str:
-    if isinstance(workflow, str):
-        return _identifier("workflow", workflow)
-    name = getattr(workflow, "__name__", None)
-    if not callable(workflow) or not isinstance(name, str):
-        raise InvalidArgumentError("workflow", f"workflow must be a workflow function or its name, not {workflow!r}")
-    return name
-
-
 def _child(workflow: Callable[..., Awaitable[Any]] | str, *, wait: bool, args: Sequence[object],
            task_queue: str | None, workflow_id: str | None, retry_policy: RetryPolicy | None,
            expire: float | str | None, search: dict[str, object] | None, call: str) -> Step:
-    name = _workflow_name(workflow)
+    name = workflow_name(workflow)
     values = to_json_args(list(args), f"{name} args")
-    queue = None if task_queue is None else _identifier("task_queue", task_queue)
-    chosen_id = None if workflow_id is None else _identifier("workflow_id", workflow_id)
+    queue = None if task_queue is None else identifier("task_queue", task_queue)
+    chosen_id = None if workflow_id is None else identifier("workflow_id", workflow_id)
     keep = None if expire is None else seconds("expire", expire)
     fields = None if search is None else to_json(search, "search")
-    policy = _policy("retry_policy", retry_policy)
+    policy = retry_policy_argument("retry_policy", retry_policy)
     execution = current(call)
     info = execution.info
 
@@ -268,7 +248,7 @@ def start_child(workflow: Callable[..., Awaitable[Any]] | str, *, args: Sequence
 
 def terminate(workflow_id: str, reason: str | None = None) -> Ready:
     """Terminate another workflow (once, however often this one replays). Example: ``await wf.terminate(id)``."""
-    target = _identifier("workflow_id", workflow_id)
+    target = identifier("workflow_id", workflow_id)
     if reason is not None and not isinstance(reason, str):
         raise InvalidArgumentError("reason", f"reason must be a string, not {reason!r}")
     execution = current("wf.terminate()")
@@ -305,14 +285,14 @@ def patched(patch_id: str) -> Ready:
     True for workflows that reach this point with the patch deployed (the answer is recorded), False for
     workflows replaying history made before it. It takes no history index, so it can be added to running code.
     """
-    key = _identifier("patch_id", patch_id)
+    key = identifier("patch_id", patch_id)
     return Ready(current("wf.patched()").patched(key))
 
 
 def deprecate_patch(patch_id: str) -> None:
     """Mark that every workflow started before patch `patch_id` has finished, so its old path is gone: replace
     ``if await wf.patched(id): new else: old`` with ``wf.deprecate_patch(id); new``. No effect at run time."""
-    _identifier("patch_id", patch_id)
+    identifier("patch_id", patch_id)
     current("wf.deprecate_patch()")
 
 
