@@ -92,6 +92,8 @@ class _Workflow:
     """Condition index → signal id, while registered."""
     tasks_decided: int = 0
     parent_generation: int = 0
+    not_before: float = 0.0
+    """A retried run waits out its backoff: no workflow task before this (trio) time."""
 
 
 @attrs.frozen(kw_only=True)
@@ -146,6 +148,8 @@ class InMemoryBackend:
         self._wake = trio.Event()
 
     def _queue_task(self, workflow: _Workflow) -> None:
+        if trio.current_time() < workflow.not_before:
+            return  # the retry's own timer queues it
         if workflow.status is WorkflowStatus.RUNNING and not workflow.queued:
             workflow.queued = True
             self._ready.setdefault(workflow.start.task_queue, deque()).append(workflow.start.workflow_id)
@@ -339,8 +343,8 @@ class InMemoryBackend:
             if status.retryable and policy.should_retry(workflow.attempt - 1):
                 delay = policy.delay(workflow.attempt - 1)
                 workflow.attempt += 1
-                self._end_generation(workflow)
-                self._later(workflow, delay)
+                workflow.not_before = trio.current_time() + delay
+                self._later(workflow, delay)  # its calls in flight stay armed: the retry replays and awaits them
             elif status.retryable:
                 self._close(workflow, WorkflowStatus.FAILED, failure=Failure(
                     type="DurableMaxedError", code=597, details={"last_error": status.failure.message},

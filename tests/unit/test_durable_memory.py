@@ -380,6 +380,19 @@ async def test_item52_a_failing_workflow_is_retried_then_maxed(sticky: bool,
         assert caught.value.code == 597
 
 
+async def test_a_retried_workflow_still_receives_the_results_of_calls_in_flight(
+        sticky: bool, autojump_clock: trio.testing.MockClock) -> None:
+    async def fickle() -> Any:
+        nap = wf.sleep(5)  # requested by the first attempt, which then fails
+        if wf.workflow_info().attempt == 1:
+            raise RuntimeError("first attempt fails")
+        return [await nap, wf.workflow_info().attempt]
+
+    async with WorkflowEnvironment.open(workflows=[fickle], sticky=sticky) as env:
+        handle = await env.client.workflow.start(fickle, task_queue=env.task_queue, retry_policy=FAST)
+        assert await handle.result() == [5.0, 2]
+
+
 # -- 54/55: search, entity, once-only side effects -------------------------------------------------------------
 
 
