@@ -356,11 +356,13 @@ class Execution:
             task.finished = True
             try:
                 task.context.run(task.coro.throw, WorkflowInterruption("workflow run discarded"))
-            except (WorkflowInterruption, StopIteration):
+            except BaseException:  # noqa: B036 - the interruption itself, or whatever the cleanup raised instead
                 pass
-            except BaseException:  # noqa: B036 - a coroutine's cleanup may fail in any way while it is discarded
+            try:
+                # in the task's context: `finally` blocks that reset its context variables must find them
+                task.context.run(task.coro.close)
+            except BaseException:  # noqa: B036 - a coroutine that ignores GeneratorExit is dropped all the same
                 pass
-            task.coro.close()
 
     @property
     def status(self) -> Status:

@@ -603,3 +603,17 @@ def test_the_runner_answers_an_unknown_workflow_with_a_fatal_failure() -> None:
     runner = WorkflowRunner({})
     turn = runner.decide(WorkflowTask(info=INFO, args=[], history=History()))
     assert isinstance(turn.status, Failed) and "no workflow named 'flow'" in turn.status.failure.message
+
+
+def test_a_run_that_swallows_its_interruption_is_still_discarded_cleanly() -> None:
+    async def stubborn() -> None:
+        with wf.CancellationScope.non_cancellable():
+            try:
+                await wf.sleep(10)
+            except BaseException:  # noqa: B036 - the worst a workflow can do
+                await wf.sleep(20)
+
+    execution = Execution(stubborn, [], INFO, History())
+    execution.start()
+    execution.close()  # the second await raises WorkflowInterruption again; close() must not leak anything
+    assert execution.closed
