@@ -5,6 +5,7 @@ The one import users need: everything public is re-exported here.
 
 from __future__ import annotations
 
+from hotmesh_actors import durable
 from hotmesh_actors._public_resolve import resolve
 from hotmesh_actors.core.durations import RetryPolicy, parse_duration
 from hotmesh_actors.core.graph import AppVersion, DeployWarning, compile_app
@@ -31,4 +32,5 @@ __all__ = [
     "StreamMessage",
     "parse_duration",
     "resolve",
+    "durable",
 ]

@@ -70,11 +70,13 @@ from hotmesh_actors.mesh.arguments import (
     check_text,
 )
 from hotmesh_actors.mesh.engine import Engine
+from hotmesh_actors.mesh.escalations import Escalations, hook_wakes
 from hotmesh_actors.mesh.export import export_job
 from hotmesh_actors.mesh.worker import Worker, WorkerActor
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.apps import VersionCache, activate_version, register_connection, save_version
 from hotmesh_actors.store.driver import Connection, Database, Listener, NotifyCallback
+from hotmesh_actors.store.escalations import EscalationStore
 from hotmesh_actors.store.jobs import JobStore, run
 from hotmesh_actors.store.migrations import migrate_app
 from hotmesh_actors.store.streams import Outgoing
@@ -141,6 +143,10 @@ class HotMesh:
         self.guid = guid
         self.jobs = JobStore(db, app_id)
         self.versions = VersionCache(db, app_id)
+        self.escalations = Escalations(
+            EscalationStore(db, namespace=app_id, app_id=app_id, engine=self.jobs.engine_streams),
+            hook_wakes(self.versions, self.signal_outgoing))
+        """This app's escalations (human-in-the-loop work items): list, claim, resolve … (mesh/escalations.py)."""
         self.engine_settings = EngineSettings(
             fidelity_seconds=settings.fidelity_seconds, expire_default_s=settings.expire_default_s,
             max_cycles=settings.max_cycles, signal_expire_s=settings.signal_expire_s)
@@ -462,12 +468,18 @@ class HotMesh:
         app = await self.versions.active()
         if not app.hook_rules_for(topic):
             raise UnknownTopicError(f"no hook of app {self.app_id!r} v{app.version} listens on {topic!r}")
+        outgoing = self.signal_outgoing(app, topic, payload, status=MessageStatus(status), code=code)
+        await self.jobs.engine_streams.publish([outgoing])
+        return outgoing.message.metadata.guid
+
+    def signal_outgoing(self, app: AppVersion, topic: str, payload: dict[str, JSON], *,
+                        status: MessageStatus = MessageStatus.SUCCESS, code: int = 200) -> Outgoing:
+        """The `webhook` message `signal` publishes (with its order key), for callers that publish it inside a
+        transaction of their own (an escalation's resolve commits its wake with the status change)."""
         message = StreamMessage(metadata=MessageMetadata(guid=new_guid(), topic=topic), type=MessageType.WEBHOOK,
-                                data=payload, status=MessageStatus(status), code=code)
+                                data=payload, status=status, code=code)
         order_key = signal_lookup(app, self._env(), topic, message.data)
-        await self.jobs.engine_streams.publish([Outgoing(stream_name=self.app_id, message=message,
-                                                         order_key=order_key)])
-        return message.metadata.guid
+        return Outgoing(stream_name=self.app_id, message=message, order_key=order_key)
 
     async def interrupt(self, topic: str, job_id: str, *, reason: str | None = None, throw: bool = True,
                         code: int = 410, expire: float = 1.0, suppress: bool = False) -> None:

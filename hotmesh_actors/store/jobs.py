@@ -20,9 +20,11 @@ from hotmesh_actors.core.activities.effects import (
     DisarmTimer,
     Effect,
     Notify,
+    OpenEscalation,
     Publish,
     PurgeJob,
     RegisterSignal,
+    SettleEscalation,
     SignalAll,
     StreamTarget,
 )
@@ -31,6 +33,7 @@ from hotmesh_actors.core.messages import StreamMessage, from_wire, to_wire
 from hotmesh_actors.errors import DuplicateJobError
 from hotmesh_actors.store.driver import Connection, Database
 from hotmesh_actors.store.driver import run_statement as run
+from hotmesh_actors.store.escalations import apply_escalation_effect
 from hotmesh_actors.store.queries import app_schema, bind, quote_ident
 from hotmesh_actors.store.streams import Outgoing, StreamKind, StreamStore
 
@@ -156,6 +159,8 @@ class JobStore:
                 await run(conn, self.engine_streams.purge_job_statement(effect.jid))
                 await run(conn, self.worker_streams.purge_job_statement(effect.jid))
                 await conn.execute(self.sql("cancel_escalations"), self.app_id, effect.jid)
+            elif isinstance(effect, OpenEscalation | SettleEscalation):
+                await apply_escalation_effect(conn, effect)
         if engine:
             await run(conn, self.engine_streams.publish_statement(engine))
         if worker:

@@ -11,6 +11,7 @@ import enum
 import attrs
 
 from hotmesh_actors.core.durations import RetryPolicy
+from hotmesh_actors.core.escalations import EscalationRow
 from hotmesh_actors.core.messages import StreamMessage
 
 
@@ -90,4 +91,25 @@ class PurgeJob:
     jid: str
 
 
-Effect = Publish | Notify | RegisterSignal | DeleteSignal | DisarmTimer | SignalAll | PurgeJob
+@attrs.frozen(kw_only=True)
+class OpenEscalation:
+    """Write a suspended hook's escalation row (its `escalation:` block, SPEC §2.9) in the step's transaction."""
+
+    row: EscalationRow
+
+
+@attrs.frozen(kw_only=True)
+class SettleEscalation:
+    """A hook's wait ended: its pending escalation row becomes `expired` (the timer won) or `resolved` (a signal
+    resumed it; `resolver_payload` is kept unless the row was resolved through the escalations API)."""
+
+    namespace: str
+    app_id: str
+    signal_key: str
+    workflow_id: str
+    status: str
+    resolver_payload: object = None
+
+
+Effect = (Publish | Notify | RegisterSignal | DeleteSignal | DisarmTimer | SignalAll | PurgeJob | OpenEscalation
+          | SettleEscalation)

@@ -26,8 +26,15 @@ from hotmesh_actors.core.activities.base import (
     reply_index,
 )
 from hotmesh_actors.core.activities.context import StepContext, evaluate
-from hotmesh_actors.core.activities.effects import DeleteSignal, DisarmTimer, RegisterSignal
+from hotmesh_actors.core.activities.effects import (
+    DeleteSignal,
+    DisarmTimer,
+    OpenEscalation,
+    RegisterSignal,
+    SettleEscalation,
+)
 from hotmesh_actors.core.durations import round_up_to_fidelity
+from hotmesh_actors.core.escalations import EscalationStatus, escalation_from_block, escalation_row
 from hotmesh_actors.core.graph.model import Activity, AppVersion
 from hotmesh_actors.core.jobstate import with_last_index
 from hotmesh_actors.core.keys import signal_key
@@ -76,10 +83,13 @@ def leg1(ctx: StepContext, activity: Activity, dad: str, guid: str, overrides: d
         )
         ctx.publish_engine(timer, delay_s=max(0.0, (wake_ms - ctx.now_ms) / 1000))
     if topic is not None:
-        key = signal_key(topic, to_string(_expected(ctx, activity, topic, context)))
+        expected = to_string(_expected(ctx, activity, topic, context))
+        key = signal_key(topic, expected)
         ctx.job.set_activity(activity.id, dad, "output", "metadata", "sk", key)
         ctx.effects.append(RegisterSignal(key=key, target=f"{activity.id}::{dad}::{ctx.job.gid}::{ctx.job.jid}",
                                           expire_s=ctx.settings.signal_expire_s))
+        if activity.escalation is not None:
+            _open_escalation(ctx, activity, dad, topic, expected, context)
     complete_leg1(ctx, activity, dad)
     return DONE
 
@@ -93,18 +103,23 @@ def leg2(ctx: StepContext, activity: Activity, message: StreamMessage) -> Outcom
         return fault_outcome(fault)
     view = ctx.job.activity(activity.id, dad)
     key = view["output"]["metadata"].get("sk")
+    escalated = view["output"]["metadata"].get("esk")
     keep_open = message.type is MessageType.WEBHOOK and (message.code == 202 or
                                                          message.status is MessageStatus.PENDING)
     if message.type is MessageType.TIMEHOOK:
         hook_data = dict(message.data)
         if isinstance(key, str):
             ctx.effects.append(DeleteSignal(key=key))
+        if isinstance(escalated, str):
+            _settle_escalation(ctx, escalated, EscalationStatus.EXPIRED, None)
     else:
         hook_data = {k: v for k, v in message.data.items() if k != "$expire"}
         if not keep_open:
             if isinstance(key, str):
                 ctx.effects.append(DeleteSignal(key=key))
             ctx.effects.append(DisarmTimer(jid=ctx.job.jid, aid=activity.id, dad=dad))
+            if isinstance(escalated, str):
+                _settle_escalation(ctx, escalated, EscalationStatus.RESOLVED, hook_data)
     finish_activity(ctx, activity, dad, meta.guid, hook_data=hook_data, code=message.code,
                     status=MessageStatus.PENDING if keep_open else MessageStatus.SUCCESS,
                     child_index=reply_index(ctx, activity, dad))
@@ -113,6 +128,29 @@ def leg2(ctx: StepContext, activity: Activity, message: StreamMessage) -> Outcom
         ledger = L.ActivityLedger(ctx.job.ledger(activity.id, dad)).finalize()
         ctx.job.set_ledger(activity.id, dad, ledger.value)
     return DONE
+
+
+def _open_escalation(ctx: StepContext, activity: Activity, dad: str, topic: str, expected: str,
+                     context: dict[str, JSON]) -> None:
+    """Write the hook's work item (its `escalation:` block resolved against the job) with its suspension.
+
+    The row's signal key is the hook rule's resolved `expected` value (the job id for the usual
+    `{$job.metadata.jid}`), as HotMesh; it is kept as `esk` so the leg that ends the wait can settle the row.
+    A block whose role, type, priority and metadata all come out empty writes nothing (HotMesh's rule).
+    """
+    assert activity.escalation is not None
+    escalation = escalation_from_block(activity.escalation, lambda value: ctx.resolve(value, context))
+    if escalation.is_empty():
+        return
+    ctx.job.set_activity(activity.id, dad, "output", "metadata", "esk", expected)
+    ctx.effects.append(OpenEscalation(row=escalation_row(
+        escalation, namespace=ctx.app.app_id, app_id=ctx.app.app_id, signal_key=expected, topic=topic,
+        workflow_id=ctx.job.jid)))
+
+
+def _settle_escalation(ctx: StepContext, escalated: str, status: EscalationStatus, payload: JSON) -> None:
+    ctx.effects.append(SettleEscalation(namespace=ctx.app.app_id, app_id=ctx.app.app_id, signal_key=escalated,
+                                        workflow_id=ctx.job.jid, status=status.value, resolver_payload=payload))
 
 
 def _sleep_seconds(ctx: StepContext, activity: Activity, context: dict[str, JSON]) -> float | None:
