@@ -84,7 +84,7 @@ async def serve_workflow_tasks(backend: DurableBackend, runner: WorkflowRunner, 
             except Exception:
                 for workflow_id in deciding:
                     runner.discard(workflow_id)
-                log.exception("workflow task failed; the workflow will replay", extra={"task_queue": task_queue})
+                log.exception("workflow task failed; the workflow will replay", extra={"topic": task_queue})
                 await trio.sleep(0.05)
     finally:
         runner.close()
@@ -139,7 +139,7 @@ async def run_attempt(backend: DurableBackend, task: ActivityTask, function: Act
         policy = task.retry_policy
         if policy.should_retry(task.attempt - 1):
             log.info("activity %s attempt %d failed (%s); retrying", task.name, task.attempt, error,
-                     extra={"workflow_id": task.workflow_id})
+                     extra={"job_id": task.workflow_id})
             await backend.retry_activity(task, failure, policy.delay(task.attempt - 1))
             return
         maxed = Failure(type="DurableMaxedError", code=597, details={"last_error": failure.message},
