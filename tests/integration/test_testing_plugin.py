@@ -65,8 +65,10 @@ DOCS = ROOT / "docs" / "testing.md"
 EXAMPLE = re.compile(r"<!-- docs-example: (\S+) -->\n```python\n(.*?)```", re.S)
 
 DATABASE_PROBE = """
+from urllib.parse import urlsplit
+
 def test_database_name(hotmesh_dsn):
-    print("DATABASE", hotmesh_dsn.rsplit("/", 1)[1].split("?")[0])
+    print("DATABASE", urlsplit(hotmesh_dsn).path.lstrip("/"))
 """
 
 
