@@ -60,7 +60,8 @@ class Settings:
     batch_size: int = 10
     fallback_poll_s: float = 30.0
     """Slow poll that backs up LISTEN/NOTIFY, which may lose notifications across reconnects."""
-    fidelity_seconds: float = 5.0
+    fidelity_seconds: float = 0.0
+    """Timer slots in seconds (HotMesh: 5). 0, the default, fires each timer at its due time."""
     poison_threshold: int = 5
     pool_size: int = 8
     max_cycles: int = 10_000
@@ -93,7 +94,7 @@ class Settings:
             "reservation_timeout_s": _env_float(env, "HMSH_RESERVATION_TIMEOUT_S", 30.0),
             "batch_size": int(_env_float(env, "HMSH_BATCH_SIZE", 10)),
             "fallback_poll_s": _env_float(env, "HMSH_FALLBACK_POLL_S", 30.0),
-            "fidelity_seconds": _env_float(env, "HMSH_FIDELITY_SECONDS", 5.0),
+            "fidelity_seconds": _env_float(env, "HMSH_FIDELITY_SECONDS", 0.0),
             "poison_threshold": int(_env_float(env, "HMSH_POISON_MESSAGE_THRESHOLD", 5)),
             "pool_size": int(_env_float(env, "HMSH_POOL_SIZE", 8)),
             "max_cycles": int(_env_float(env, "HMSH_MAX_CYCLES", 10_000)),

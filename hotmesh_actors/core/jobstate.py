@@ -1,21 +1,26 @@
 """A job's state as the engine sees it during one step: job data, activity data per dimension, ledgers.
 
-The store keeps state as rows of `jobs_attributes` named by readable paths (DESIGN §3):
+The store keeps a job's state as ONE JSON document on its `jobs` row (DESIGN §3, the lean step), whose
+top-level keys are HotMesh's field names grouped per activity and dimension:
 
-- ``data/<key>`` and ``metadata/<key>``: job-level (no dimension);
-- ``<activity>/output/data/<key>``, ``<activity>/output/metadata/<key>``, ``<activity>/hook/data/<key>``:
-  activity-level, with the activity's dimensional address (DAD, e.g. ``,0,1``) as the row's dimension;
-- a message guid: that message's GUID ledger.
+- ``data`` and ``metadata``: the job's data and metadata objects;
+- ``<activity><dad>`` (e.g. ``checkInventory,0,0``): the activity's state in that dimensional address,
+  ``{"output": {"data": {…}, "metadata": {…}}, "hook": {"data": {…}}}``;
+- a message guid: that message's GUID ledger (an integer);
+- ``-<marker>`` / ``_<field>``: replay markers and search fields.
 
-:class:`JobState` holds the decoded values in nested dicts (ready to serve as pipe context) and remembers
-which rows changed, so the store writes only those. Values are encoded as HotMesh does (:func:`encode`).
+:class:`JobState` holds the decoded values in nested dicts (ready to serve as pipe context) and remembers which
+top-level keys changed, so a step writes a *patch* of only those (``state || patch``). The same state reads as
+HotMesh's rows too (:meth:`JobState.raw_fields`: readable paths, values encoded by :func:`encode`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterator
 from typing import Any, Final
 
 import attrs
@@ -23,9 +28,6 @@ import attrs
 from hotmesh_actors.core.pipe.jsvalues import UNDEFINED, is_number, number_to_string
 
 JSON = Any
-
-Field = tuple[str, str]
-"""(field path, dimension)."""
 
 ACTIVITY_SECTIONS: Final = (("output", "data"), ("output", "metadata"), ("hook", "data"))
 
@@ -86,8 +88,10 @@ def dad_segments(dad: str) -> list[str]:
     return [part for part in dad.split(",") if part != ""]
 
 
+@functools.lru_cache(maxsize=4096)
 def dad_prefix(dad: str, depth: int) -> str:
-    """The DAD of the ancestor at `depth` (trigger = 0) of an activity at `dad`."""
+    """The DAD of the ancestor at `depth` (trigger = 0) of an activity at `dad`. (Cached: a step asks it for
+    every activity of the job, and DADs repeat.)"""
     segments = dad_segments(dad)[: depth + 1]
     return "," + ",".join(segments) if segments else ""
 
@@ -109,15 +113,31 @@ def empty_activity_view() -> dict[str, dict[str, dict[str, JSON]]]:
     return {"output": {"data": {}, "metadata": {}}, "hook": {"data": {}}}
 
 
+_ACTIVITY_KEY: Final = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)((?:,\d+)+)$")
+"""A document key naming an activity's state in one dimension: the activity id, then its DAD."""
+
+
+def activity_key(activity_id: str, dad: str) -> str:
+    """The document key of an activity's state in a dimension (HotMesh's `<symbol><dimension>` field)."""
+    return activity_id + dad
+
+
+def plain(value: JSON) -> JSON:
+    """A value as JSON holds it: undefined members dropped, non-finite numbers null (as JSON.stringify does)."""
+    return _plain(value)
+
+
 @attrs.define(eq=False)
 class JobState:
-    """One job's state, loaded under the job's row lock and changed by one engine step."""
+    """One job's state, loaded (or cached) for one engine step and changed by it; see the module docstring."""
 
     key: str
     jid: str
     status: int
     row_id: str | None = None
-    """The `jobs.id` UUID; None for a job this step creates."""
+    """The `jobs.id` UUID; None for a job this step creates (the store assigns it)."""
+    rev: int = 0
+    """The row's revision when loaded: a write succeeds only if the row still has it (then it is rev + 1)."""
     gid: str = ""
     entity: str | None = None
     origin_id: str | None = None
@@ -131,8 +151,9 @@ class JobState:
     ledgers: dict[str, int] = attrs.field(factory=dict)
     """GUID ledgers by message guid."""
     marks: dict[str, JSON] = attrs.field(factory=dict)
-    """Other rows (`-marker` jmarks, `_search` udata), field → value."""
-    dirty: set[Field] = attrs.field(factory=set)
+    """Other keys (`-marker` jmarks/hmarks, `_search` udata), field → value."""
+    dirty: set[str] = attrs.field(factory=set)
+    """Document keys this step changed."""
     status_delta: int = 0
     """Semaphore change this step made (applied with one UPDATE … status = status + delta)."""
     expire_s: float | None = None
@@ -140,18 +161,84 @@ class JobState:
     index_entries: list[tuple[str, str]] = attrs.field(factory=list)
     """(stats key, facet) rows the store files this new job under (trigger `stats` index measures)."""
 
-    # -- loading ------------------------------------------------------------------------------------
+    # -- the document ---------------------------------------------------------------------------------
 
-    def load_rows(self, rows: Iterable[tuple[str, str, str | None]]) -> None:
-        """Fill the state from (field, dimension, encoded value) rows without marking them dirty."""
-        for field, dimension, text in rows:
-            self._put(field, dimension, decode(text))
+    @classmethod
+    def from_document(cls, key: str, status: int, document: dict[str, JSON], **columns: Any) -> JobState:
+        """A job read from its row: `document` is the `state` column, `columns` the other ones."""
+        job = cls(key=key, jid=key.split(":", 3)[3], status=status, **columns)
+        for name, value in document.items():
+            job._load(name, value)
+        job.gid = str(job.metadata.get("gid", ""))
+        return job
+
+    def _load(self, name: str, value: JSON) -> None:
+        if name == "data":
+            self.data = dict(value) if isinstance(value, dict) else {}
+        elif name == "metadata":
+            self.metadata = dict(value) if isinstance(value, dict) else {}
+        elif name.startswith("-"):
+            self.marks[name] = value
+        elif (match := _ACTIVITY_KEY.match(name)) is not None and isinstance(value, dict):
+            view = empty_activity_view()
+            for section, kinds in value.items():
+                if isinstance(kinds, dict):
+                    target = view.setdefault(section, {})
+                    for kind, fields in kinds.items():
+                        if isinstance(fields, dict):
+                            target[kind] = dict(fields)
+            self.activities.setdefault(match.group(1), {})[match.group(2)] = view
+        elif name.startswith("_"):
+            self.marks[name] = value
+        elif is_number(value):
+            self.ledgers[name] = int(value)
+
+    def document(self) -> dict[str, JSON]:
+        """The whole state as its JSON document (a new job's `state`)."""
+        keys = {"data", "metadata", *self.ledgers, *self.marks}
+        keys.update(activity_key(aid, dad) for aid, dims in self.activities.items() for dad in dims)
+        return {key: self._document_value(key) for key in keys}
+
+    def patch(self) -> dict[str, JSON]:
+        """The changed top-level keys and their values (merged into the stored document with `||`)."""
+        return {key: self._document_value(key) for key in self.dirty}
+
+    def _document_value(self, key: str) -> JSON:
+        if key == "data":
+            return _plain(self.data)
+        if key == "metadata":
+            return _plain(self.metadata)
+        if key in self.ledgers:
+            return self.ledgers[key]
+        if key in self.marks:
+            return _plain(self.marks[key])
+        match = _ACTIVITY_KEY.match(key)
+        if match is None:
+            return None
+        view = self.activities.get(match.group(1), {}).get(match.group(2))
+        if view is None:
+            return None
+        return {section: {kind: _plain(fields) for kind, fields in kinds.items() if fields}
+                for section, kinds in view.items() if any(kinds.values())}
+
+    def clean(self) -> None:
+        """Forget what this step changed (after its write committed, or to start over)."""
+        self.dirty.clear()
+        self.status_delta = 0
+        self.expire_s = None
+        self.index_entries = []
 
     # -- reading --------------------------------------------------------------------------------------
 
     def activity(self, activity_id: str, dad: str) -> dict[str, dict[str, dict[str, JSON]]]:
         """The state of one activity in one dimension (created empty if absent; not marked dirty)."""
-        return self.activities.setdefault(activity_id, {}).setdefault(dad, empty_activity_view())
+        dimensions = self.activities.get(activity_id)
+        if dimensions is None:
+            dimensions = self.activities[activity_id] = {}
+        view = dimensions.get(dad)
+        if view is None:
+            view = dimensions[dad] = empty_activity_view()
+        return view
 
     def has_activity(self, activity_id: str, dad: str) -> bool:
         """True when the activity has state in that dimension."""
@@ -174,6 +261,20 @@ class JobState:
         """`{data, metadata}` as pipes see `$job` and as getState returns it."""
         return {"data": self.data, "metadata": self.metadata}
 
+    def raw_fields(self) -> Iterator[tuple[str, str, str | None]]:
+        """The state as HotMesh's rows: (readable field path, dimension, encoded value), sorted."""
+        rows: list[tuple[str, str, str | None]] = []
+        rows.extend((f"data/{k}", "", encode(v)) for k, v in self.data.items())
+        rows.extend((f"metadata/{k}", "", encode(v)) for k, v in self.metadata.items())
+        for aid, dims in self.activities.items():
+            for dad, view in dims.items():
+                for section, kinds in view.items():
+                    for kind, fields in kinds.items():
+                        rows.extend((f"{aid}/{section}/{kind}/{k}", dad, encode(v)) for k, v in fields.items())
+        rows.extend((guid, "", encode(value)) for guid, value in self.ledgers.items())
+        rows.extend((name, "", encode(value)) for name, value in self.marks.items())
+        yield from sorted(row for row in rows if row[2] is not None)
+
     # -- writing ------------------------------------------------------------------------------------
 
     def set_job_data(self, key: str, value: JSON) -> None:
@@ -181,21 +282,21 @@ class JobState:
         if value is UNDEFINED:
             return
         self.data[key] = value
-        self.dirty.add((f"data/{key}", ""))
+        self.dirty.add("data")
 
     def set_job_metadata(self, key: str, value: JSON) -> None:
         """Write `metadata/<key>`."""
         if value is UNDEFINED:
             return
         self.metadata[key] = value
-        self.dirty.add((f"metadata/{key}", ""))
+        self.dirty.add("metadata")
 
     def set_activity(self, activity_id: str, dad: str, section: str, kind: str, key: str, value: JSON) -> None:
         """Write `<activity>/<section>/<kind>/<key>` in dimension `dad` (e.g. section 'output', kind 'data')."""
         if value is UNDEFINED:
             return
-        self.activity(activity_id, dad)[section][kind][key] = value
-        self.dirty.add((f"{activity_id}/{section}/{kind}/{key}", dad))
+        self.activity(activity_id, dad).setdefault(section, {}).setdefault(kind, {})[key] = value
+        self.dirty.add(activity_key(activity_id, dad))
 
     def set_ledger(self, activity_id: str, dad: str, value: int) -> None:
         """Write the activity ledger."""
@@ -204,56 +305,20 @@ class JobState:
     def set_guid_ledger(self, guid: str, value: int) -> None:
         """Write a message's GUID ledger."""
         self.ledgers[guid] = value
-        self.dirty.add((guid, ""))
+        self.dirty.add(guid)
 
     def set_mark(self, field: str, value: JSON) -> None:
-        """Write a `-marker` or `_search` row."""
+        """Write a `-marker` or `_search` field."""
         if value is UNDEFINED:
             return
         self.marks[field] = value
-        self.dirty.add((field, ""))
+        self.dirty.add(field)
 
     def add_status(self, delta: int) -> int:
         """Apply a semaphore delta; returns the new status."""
         self.status += delta
         self.status_delta += delta
         return self.status
-
-    # -- the rows to write ----------------------------------------------------------------------------
-
-    def dirty_rows(self) -> Iterator[tuple[str, str, str | None, str]]:
-        """(field, dimension, encoded value, type) for every changed row."""
-        for field, dimension in sorted(self.dirty):
-            yield field, dimension, encode(self._get(field, dimension)), row_type(field, dimension)
-
-    def _put(self, field: str, dimension: str, value: JSON) -> None:
-        parts = field.split("/")
-        if len(parts) == 1:
-            if field.startswith(("-", "_")):
-                self.marks[field] = value
-            elif is_number(value):
-                self.ledgers[field] = int(value)
-            return
-        if parts[0] == "data":
-            self.data[parts[1]] = value
-        elif parts[0] == "metadata":
-            self.metadata[parts[1]] = value
-        elif len(parts) >= 4:
-            view = self.activity(parts[0], dimension)
-            view.setdefault(parts[1], {}).setdefault(parts[2], {})["/".join(parts[3:])] = value
-
-    def _get(self, field: str, dimension: str) -> JSON:
-        parts = field.split("/")
-        if len(parts) == 1:
-            return self.marks[field] if field in self.marks else self.ledgers.get(field, UNDEFINED)
-        if parts[0] == "data":
-            return self.data.get(parts[1], UNDEFINED)
-        if parts[0] == "metadata":
-            return self.metadata.get(parts[1], UNDEFINED)
-        view = self.activities.get(parts[0], {}).get(dimension)
-        if view is None:
-            return UNDEFINED
-        return view.get(parts[1], {}).get(parts[2], {}).get("/".join(parts[3:]), UNDEFINED)
 
 
 def row_type(field: str, dimension: str) -> str:

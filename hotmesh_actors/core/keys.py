@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 
@@ -31,7 +32,9 @@ def signal_key(topic: str, resolved: object) -> str:
     return f"signals:{topic}:{resolved}"
 
 
+@functools.lru_cache(maxsize=64)
 def compact_timestamp(now_ms: float) -> str:
-    """HotMesh's compact time form `YYYYMMDDHHmmss.sss` (UTC)."""
+    """HotMesh's compact time form `YYYYMMDDHHmmss.sss` (UTC). (Cached: a step stamps the same instant
+    several times.)"""
     moment = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     return moment.strftime("%Y%m%d%H%M%S") + f".{moment.microsecond // 1000:03d}"

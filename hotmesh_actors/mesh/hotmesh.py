@@ -19,6 +19,7 @@ open, ConfigurationError, each naming it.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import logging
@@ -31,11 +32,9 @@ import trio
 
 from hotmesh_actors.actors import Supervisor
 from hotmesh_actors.clock import new_guid, system_env
-from hotmesh_actors.core.activities.context import EngineSettings, StepContext
+from hotmesh_actors.core.activities.context import EngineSettings
 from hotmesh_actors.core.activities.dispatch import run_transitions
-from hotmesh_actors.core.activities.effects import Publish
 from hotmesh_actors.core.activities.hook import signal_lookup
-from hotmesh_actors.core.activities.interrupt import interrupt_job
 from hotmesh_actors.core.activities.trigger import start_job
 from hotmesh_actors.core.durations import parse_duration
 from hotmesh_actors.core.graph import AppVersion, compile_app
@@ -72,12 +71,13 @@ from hotmesh_actors.mesh.arguments import (
 from hotmesh_actors.mesh.engine import Engine
 from hotmesh_actors.mesh.escalations import Escalations, hook_wakes
 from hotmesh_actors.mesh.export import export_job
+from hotmesh_actors.mesh.stepper import Interrupt, Result, Stepper
 from hotmesh_actors.mesh.worker import Worker, WorkerActor
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.apps import VersionCache, activate_version, register_connection, save_version
-from hotmesh_actors.store.driver import Connection, Database, Listener, NotifyCallback
+from hotmesh_actors.store.driver import Database, Listener, NotifyCallback
 from hotmesh_actors.store.escalations import EscalationStore
-from hotmesh_actors.store.jobs import JobStore, run
+from hotmesh_actors.store.jobs import JobStore
 from hotmesh_actors.store.migrations import migrate_app
 from hotmesh_actors.store.streams import Outgoing
 
@@ -150,6 +150,9 @@ class HotMesh:
         self.engine_settings = EngineSettings(
             fidelity_seconds=settings.fidelity_seconds, expire_default_s=settings.expire_default_s,
             max_cycles=settings.max_cycles, signal_expire_s=settings.signal_expire_s)
+        self.stepper = Stepper(app_id=app_id, jobs=self.jobs, versions=self.versions, settings=settings,
+                               engine_settings=self.engine_settings, guid=guid)
+        self.stepper.on_completed = self._deliver
         self.engine: Engine | None = None
         self.workers: list[WorkerActor] = []
         self._waiters: dict[str, trio.MemorySendChannel[JobOutput]] = {}
@@ -219,17 +222,30 @@ class HotMesh:
             await listener.add(quorum_channel(config.app_id), mesh._on_broadcast)
             async with trio.open_nursery() as nursery:
                 mesh._nursery = nursery
-                async with Supervisor(name=f"mesh:{config.app_id}", grace=5.0) as supervisor:
+                # The Stepper outlives the actors: while they drain (the supervisor's grace period, even when
+                # the host cancels us), their last replies still need their steps committed.
+                stepper_scope = trio.CancelScope(shield=True)
+
+                async def run_stepper(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+                    with stepper_scope:
+                        await mesh.stepper.run(task_status=task_status)
+
+                await nursery.start(run_stepper)
+                async with contextlib.AsyncExitStack() as stack:
+                    stack.callback(stepper_scope.cancel)
+                    supervisor = await stack.enter_async_context(Supervisor(name=f"mesh:{config.app_id}",
+                                                                            grace=5.0))
                     if config.engine:
-                        mesh.engine = Engine(jobs=mesh.jobs, versions=mesh.versions, settings=settings,
-                                             engine_settings=mesh.engine_settings, listener=listener,
-                                             concurrency=settings.engine_concurrency)
+                        mesh.engine = Engine(jobs=mesh.jobs, versions=mesh.versions, stepper=mesh.stepper,
+                                             settings=settings, listener=listener,
+                                             concurrency=settings.engine_concurrency * settings.batch_size)
+                        mesh.stepper.on_delayed = mesh.engine.wake
                         await supervisor.start(mesh.engine)
                     for worker in config.workers:
-                        actor = WorkerActor(worker=worker, worker_streams=mesh.jobs.worker_streams,
-                                            engine_streams=mesh.jobs.engine_streams, settings=settings,
-                                            listener=listener)
+                        actor = WorkerActor(worker=worker, jobs=mesh.jobs, settings=settings, listener=listener,
+                                            stepper=mesh.stepper)
                         mesh.workers.append(actor)
+                        mesh.stepper.local_workers[worker.topic] = actor
                         await supervisor.start(actor)
                     task_status.started(mesh)
                     try:
@@ -308,18 +324,7 @@ class HotMesh:
             except InvalidArgumentError as err:
                 raise InvalidPayloadError(str(err)) from None
         run_transitions(ctx)
-
-        async def work(conn: Connection) -> None:
-            async with conn.transaction():
-                await self.jobs.insert_job(conn, ctx.job)
-                await self.jobs.write_state(conn, [ctx.job])
-                await self.jobs.apply_effects(conn, ctx.effects)
-
-        await self.db.with_connection(work)
-        if self.engine is not None and any(isinstance(e, Publish) and e.delay_s > 0 for e in ctx.effects):
-            # A delayed row (a timer armed in the trigger's step) sends no NOTIFY: let the engine re-read
-            # when its next work falls due, now that the row is committed, rather than at its fallback poll.
-            self.engine.wake()
+        await self.stepper.start(ctx)
         return ctx.job.jid
 
     async def pubsub(self, topic: str, data: dict[str, JSON] | None = None, *, timeout: float = 1.0,
@@ -493,63 +498,30 @@ class HotMesh:
         check_optional_text("reason", reason)
         check_code("code", code)
         check_number("expire", expire)
-        app = await self.versions.active()
-        key = job_key(self.app_id, job_id)
-
-        async def work(conn: Connection) -> bool | None:
-            async with conn.transaction():
-                jobs = await self.jobs.lock_and_load(conn, [key])
-                job = jobs.get(key)
-                if job is None:
-                    return None
-                ctx = StepContext(app=app, job=job, env=self._env(), new_guid=new_guid,
-                                  settings=self.engine_settings)
-                if not interrupt_job(ctx, reason=reason, code=code, throw=throw, expire_s=expire):
-                    return False
-                await self.jobs.write_state(conn, [job])
-                await self.jobs.apply_effects(conn, ctx.effects)
-                return True
-
-        done = await self.db.with_connection(work)
-        if done is None:
-            if await self.jobs.load(key) is None:
-                raise JobNotFoundError(job_id)
-            if not suppress:
-                raise JobAlreadyCompletedError(job_id)
-        elif done is False and not suppress:
+        result = await self.stepper.interrupt(job_id, Interrupt(reason=reason, code=code, throw=throw,
+                                                                expire_s=expire))
+        if result is Result.NOT_FOUND:
+            raise JobNotFoundError(job_id)
+        if result is not Result.DONE and not suppress:
             raise JobAlreadyCompletedError(job_id)
 
     async def scrub(self, job_id: str) -> None:
-        """Delete a job and its state, and expire its stream messages."""
+        """Delete a job, its state and its stream messages."""
         check_job_id(job_id)
         key = job_key(self.app_id, job_id)
-
-        async def work(conn: Connection) -> None:
-            async with conn.transaction():
-                await run(conn, self.jobs.engine_streams.purge_job_statement(job_id))
-                await run(conn, self.jobs.worker_streams.purge_job_statement(job_id))
-                await conn.execute(self.jobs.sql("delete_job"), key)
-
-        await self.db.with_connection(work)
+        await self.jobs.delete(key, job_id)
+        self.stepper.forget(key)
 
     async def prune(self, retention: float | str = "7 days", *, jobs: bool = True, streams: bool = True,
                     signals: bool = True) -> dict[str, int]:
-        """Delete what expired more than `retention` ago: finished jobs (with their state), acked stream
-        rows (dead letters included), and expired signal registrations. Live jobs are never touched.
+        """Delete what expired more than `retention` ago: finished jobs (with their state), dead-lettered
+        stream rows (acked rows are deleted when acked), and expired signal registrations. Live jobs are never
+        touched.
 
         Returns the counts: `{"jobs": …, "engine_streams": …, "worker_streams": …, "signals": …}`.
         Example: ``await mesh.prune("30 days")``.
         """
-        seconds = parse_duration(retention)
-        counts = {"jobs": 0, "engine_streams": 0, "worker_streams": 0, "signals": 0}
-        if jobs:
-            counts["jobs"] = await self.db.fetchval(self.jobs.sql("prune_jobs"), seconds)
-        if streams:
-            counts["engine_streams"] = await self.db.fetchval(self.jobs.sql("prune_engine_streams"), seconds)
-            counts["worker_streams"] = await self.db.fetchval(self.jobs.sql("prune_worker_streams"), seconds)
-        if signals:
-            counts["signals"] = await self.db.fetchval(self.jobs.sql("prune_signals"))
-        return counts
+        return await self.jobs.prune(parse_duration(retention), jobs=jobs, streams=streams, signals=signals)
 
     # -- reading state ----------------------------------------------------------------------------------
 
@@ -572,10 +544,8 @@ class HotMesh:
         """Every stored field: `field` or `field,dimension` → encoded value; ':' is the status."""
         state = await self._load(job_id)
         raw: dict[str, str | None] = {":": str(state.status)}
-        rows = await self.db.fetch(self.jobs.sql("raw_attributes"), state.row_id)
-        for row in rows:
-            name = row["field"] + row["dimension"] if row["dimension"] else row["field"]
-            raw[name] = row["value"]
+        for field, dimension, value in state.raw_fields():
+            raw[field + dimension] = value
         return raw
 
     async def get_query_state(self, job_id: str, fields: Sequence[str]) -> dict[str, JSON]:

@@ -2,8 +2,11 @@
 
 A callback receives the request (a StreamMessage: `.data`, `.metadata`) and returns a dict
 (`{"data": {...}}`, optionally with `status`/`code` and an echoed `metadata`), a :class:`StreamResponse`, or
-None (acknowledge and send nothing). Its reply is published to the engine stream in the SAME transaction that
-acks the request, and only while this worker still holds the request's lease, so a reply is sent once. An
+None (acknowledge and send nothing). Its reply is committed in the SAME transaction that acks the request, and
+only while this worker still holds the request's lease, so a reply is taken once. When this process runs an
+engine, the reply does not travel: the engine's step for it (the activity's Leg 2, and the next activities'
+Leg 1) runs right here, in that transaction (mesh/stepper.py); otherwise it is published to the engine
+stream for an engine elsewhere. An
 exception, or a reply with status `error`, is retried per the policy :func:`choose_retry_policy` picks (the
 worker's own > the activity's YAML `retry:` > the default); when retries are exhausted the engine receives an
 error reply `{message, code, …}` (its code routes `conditions: {code: …}` transitions) and the request is
@@ -28,14 +31,16 @@ from hotmesh_actors.core.durations import (
     widest_retry_policy,
 )
 from hotmesh_actors.core.keys import job_key
-from hotmesh_actors.core.messages import MessageStatus, MessageType, StreamMessage
+from hotmesh_actors.core.messages import MessageStatus, MessageType, StreamMessage, to_wire
 from hotmesh_actors.errors import HotMeshError, InvalidPayloadError, MalformedReplyError
 from hotmesh_actors.mesh.arguments import check_payload, storable_text
-from hotmesh_actors.mesh.consumer import StreamConsumer
+from hotmesh_actors.mesh.consumer import ACKED, Acked, StreamConsumer
+from hotmesh_actors.mesh.stepper import Inbound, Result, Stepper
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.driver import Listener, Statement
-from hotmesh_actors.store.queries import app_schema, bind, quote_ident
-from hotmesh_actors.store.streams import ClaimedMessage, Outgoing, StreamStore
+from hotmesh_actors.store.jobs import JobStore
+from hotmesh_actors.store.steps import Ack
+from hotmesh_actors.store.streams import ClaimedMessage, Outgoing, StreamKind
 
 JSON = Any
 
@@ -168,24 +173,24 @@ def error_data(err: BaseException) -> tuple[int, dict[str, JSON]]:
 
 
 class WorkerActor(StreamConsumer):
-    """Serves one worker topic: runs the callback per request and replies to the engine."""
+    """Serves one worker topic: runs the callback per request and replies (see the module docstring)."""
 
-    def __init__(self, *, worker: Worker, worker_streams: StreamStore, engine_streams: StreamStore,
-                 settings: Settings, listener: Listener | None = None) -> None:
+    def __init__(self, *, worker: Worker, jobs: JobStore, settings: Settings, listener: Listener | None = None,
+                 stepper: Stepper | None = None) -> None:
         self.worker = worker
-        self.engine_streams = engine_streams
-        super().__init__(store=worker_streams, stream_name=worker.topic, handler=self._handle_request,
+        self.jobs = jobs
+        self.stepper = stepper
+        super().__init__(store=jobs.worker_streams, stream_name=worker.topic, handler=self._handle_request,
                          settings=settings, listener=listener, concurrency=worker.concurrency,
                          on_exhausted=self._error_reply, retry_policy=self._policy_for)
-        self._job_status_sql = bind("jobs", "job_status", schema=quote_ident(app_schema(engine_streams.app_id)),
-                                    engine=engine_streams.table)
 
-    async def _handle_request(self, claimed: ClaimedMessage) -> Sequence[Statement] | None:
+    async def _handle_request(self, claimed: ClaimedMessage) -> Sequence[Statement] | Acked | None:
         request = claimed.message
         if (claimed.redelivered or claimed.retry_attempt > 0) and await self._job_finished(request.metadata.jid):
             # Liveness guard (SPEC §2.5): a retried or reclaimed request of a finished job is not run again.
             return None
         reply = _reply(await self.worker.callback(request), request)
+        self.free_slot(claimed.id)  # the callback is done; the reply's commit needs no slot
         if reply is None:
             return None
         status = MessageStatus(reply.status)
@@ -199,15 +204,28 @@ class WorkerActor(StreamConsumer):
             raise MalformedReplyError(str(err)) from None
         response = self._response(request, reply.data, status, reply.code)
         try:
-            acking = self.store.ack_and_publish_statement(claimed, self.consumer_id, self.engine_streams, response)
+            wire = to_wire(response.message)
         except (TypeError, ValueError) as err:  # the wire form is JSON: the data held something JSON cannot
             raise MalformedReplyError(f"worker reply data is not JSON-serialisable: {err}") from err
+        if self.stepper is not None:
+            return await self._step(claimed, response.message, reply.statements)
+        acking = self.store.ack_and_publish_statement(claimed, self.consumer_id, self.jobs.engine_streams,
+                                                      attrs.evolve(response, wire=wire))
         return [*reply.statements, acking]
+
+    async def _step(self, claimed: ClaimedMessage, response: StreamMessage, statements: Sequence[Statement] = (),
+                    *, dead: bool = False) -> Acked:
+        """Run the engine's step for a reply here, acking (or, `dead`, parking) the request with it."""
+        assert self.stepper is not None
+        inbound = Inbound(message=response, ack=Ack(StreamKind.WORKER, claimed.id, self.consumer_id, dead=dead),
+                          before=tuple(statements))
+        result = await self.stepper.submit(inbound, response.metadata.jid)
+        return Acked.LOST if result is Result.LOST else ACKED
 
     async def _job_finished(self, jid: str) -> bool:
         if not jid:
             return False
-        status = await self.store.db.fetchval(self._job_status_sql, job_key(self.engine_streams.app_id, jid))
+        status = await self.jobs.status(job_key(self.jobs.app_id, jid))
         return status is not None and status <= 0
 
     def _policy_for(self, claimed: ClaimedMessage, failure: BaseException | None) -> RetryPolicy:
@@ -228,20 +246,24 @@ class WorkerActor(StreamConsumer):
                       extra=self._log_fields(claimed))
             return self.worker.retry_policy or DEFAULT_RETRY_POLICY
 
-    def _error_reply(self, claimed: ClaimedMessage, failure: BaseException | None) -> Sequence[Statement]:
+    async def _error_reply(self, claimed: ClaimedMessage, failure: BaseException | None) -> Sequence[Statement] | Acked:
+        """The engine learns of a request that failed for good (its retries spent, or poison)."""
         if failure is None:
             code, data = 999, {"message": "stream message max delivery count exceeded", "code": 999}
         else:
             code, data = error_data(failure)
         try:
             check_payload(data, argument="error reply data")
-            return [self._publish(claimed.message, data, MessageStatus.ERROR, code)]
+            to_wire(self._response(claimed.message, data, MessageStatus.ERROR, code).message)
         except (TypeError, ValueError) as err:
             # the error reply's data held something JSON cannot carry: send its message and code alone
             log.warning("error reply data is not JSON-serialisable (%s); sending message and code only", err,
                         extra=self._log_fields(claimed))
-            return [self._publish(claimed.message, {"message": storable_text(str(data.get("message"))), "code": code},
-                                  MessageStatus.ERROR, code)]
+            data = {"message": storable_text(str(data.get("message"))), "code": code}
+        response = self._response(claimed.message, data, MessageStatus.ERROR, code)
+        if self.stepper is not None:
+            return await self._step(claimed, response.message, dead=True)
+        return [self.jobs.engine_streams.publish_statement([response])]
 
     def _response(self, request: StreamMessage, data: dict[str, JSON], status: MessageStatus, code: int) -> Outgoing:
         response = StreamMessage(
@@ -251,7 +273,4 @@ class WorkerActor(StreamConsumer):
             status=status,
             code=code,
         )
-        return Outgoing(stream_name=self.engine_streams.app_id, message=response)
-
-    def _publish(self, request: StreamMessage, data: dict[str, JSON], status: MessageStatus, code: int) -> Statement:
-        return self.engine_streams.publish_statement([self._response(request, data, status, code)])
+        return Outgoing(stream_name=self.jobs.app_id, message=response)

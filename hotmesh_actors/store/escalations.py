@@ -5,7 +5,7 @@ row's status and publish the wake (a `webhook` signal to the waiting hook) in ON
 after commit still resumes the waiter and a crash before it leaves both undone. `resolve_all_or_none` locks its
 rows in id order and writes all of them, with their wakes, or none.
 
-:func:`apply_escalation_effect` writes a suspended hook's row, or settles it when the wait ends, inside the
+:func:`escalation_statement` writes a suspended hook's row, or settles it when the wait ends, inside the
 engine step's transaction (store/jobs.py calls it for the escalation effects).
 """
 
@@ -28,7 +28,7 @@ from hotmesh_actors.core.escalations import (
     EscalationResult,
     EscalationStatus,
 )
-from hotmesh_actors.store.driver import Connection, Database, run_statement
+from hotmesh_actors.store.driver import Connection, Database, Statement, run_statement
 from hotmesh_actors.store.queries import bind, load
 from hotmesh_actors.store.streams import Outgoing, StreamStore
 
@@ -260,15 +260,15 @@ class EscalationStore:
         return len(rows)
 
 
-async def apply_escalation_effect(conn: Connection, effect: OpenEscalation | SettleEscalation) -> None:
-    """Carry out a step's escalation effect inside its transaction (called by JobStore.apply_effects)."""
+def escalation_statement(effect: OpenEscalation | SettleEscalation) -> Statement:
+    """A step's escalation effect as a statement of its transaction (added by store/steps.add_effects)."""
     if isinstance(effect, OpenEscalation):
         row = effect.row
-        await conn.execute(
-            _sql("insert"), row.namespace, row.app_id, row.signal_key, row.topic, row.workflow_id, row.task_queue,
-            row.workflow_type, row.type, row.subtype, row.entity, row.description, row.role, row.priority,
-            row.origin_id, row.parent_id, row.initiated_by, row.trace_id, row.span_id, row.task_id,
-            _jsonb(row.metadata), _jsonb(row.envelope), row.expires_at)
-    else:
-        await conn.execute(_sql("settle"), effect.namespace, effect.app_id, effect.signal_key, effect.workflow_id,
-                           effect.status, _jsonb(effect.resolver_payload))
+        return Statement(
+            _sql("insert"),
+            (row.namespace, row.app_id, row.signal_key, row.topic, row.workflow_id, row.task_queue,
+             row.workflow_type, row.type, row.subtype, row.entity, row.description, row.role, row.priority,
+             row.origin_id, row.parent_id, row.initiated_by, row.trace_id, row.span_id, row.task_id,
+             _jsonb(row.metadata), _jsonb(row.envelope), row.expires_at), "execute")
+    return Statement(_sql("settle"), (effect.namespace, effect.app_id, effect.signal_key, effect.workflow_id,
+                                      effect.status, _jsonb(effect.resolver_payload)), "execute")

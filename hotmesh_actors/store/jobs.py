@@ -1,47 +1,32 @@
-"""Job state in Postgres: lock and load jobs, and write one step's changes and effects.
+"""Job reads, and the statements a step's effects add to its transaction (signal registry, timers, purges).
 
-These helpers run on the driver's asyncio side with a connection inside an open transaction (see
-`Database.with_connection`), because an engine step reads, decides and writes in ONE transaction: the
-claimed messages, the job rows (locked in key order), the attribute rows, the published children, the
-notifications and the acks commit together or not at all.
+A step's own write — the job's state patch, its acks, publishes and NOTIFYs — is `store/steps.py`'s. What a
+step touches besides (a hook's signal registration, a disarmed timer, an interrupt's purge, a `signal: all`
+fan-out) comes from here as Statements that join the step's transaction. Reads for the API (status, state,
+export, getRaw) load a job's row without locking it.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Sequence
 
 import asyncpg
-import attrs
 
-from hotmesh_actors.clock import new_guid
-from hotmesh_actors.core.activities.effects import (
-    DeleteSignal,
-    DisarmTimer,
-    Effect,
-    Notify,
-    OpenEscalation,
-    Publish,
-    PurgeJob,
-    RegisterSignal,
-    SettleEscalation,
-    SignalAll,
-    StreamTarget,
-)
+from hotmesh_actors.core.activities.effects import SignalAll
+from hotmesh_actors.core.durations import parse_duration
 from hotmesh_actors.core.jobstate import JobState
-from hotmesh_actors.core.messages import StreamMessage, from_wire, to_wire
-from hotmesh_actors.errors import DuplicateJobError
-from hotmesh_actors.store.driver import Connection, Database
-from hotmesh_actors.store.driver import run_statement as run
-from hotmesh_actors.store.escalations import apply_escalation_effect
+from hotmesh_actors.core.messages import StreamMessage, to_wire
+from hotmesh_actors.store.driver import Database, Statement
 from hotmesh_actors.store.queries import app_schema, bind, quote_ident
-from hotmesh_actors.store.streams import Outgoing, StreamKind, StreamStore
+from hotmesh_actors.store.streams import StreamKind, StreamStore
 
 PENDING = "$pending::"
+"""A signal stored in the registry before its hook registered (SPEC §2.8)."""
 
 
 class JobStore:
-    """The SQL of one app's jobs, attributes and signal registry."""
+    """The SQL of one app's jobs and signal registry."""
 
     def __init__(self, db: Database, app_id: str) -> None:
         self.db = db
@@ -51,165 +36,87 @@ class JobStore:
         self.worker_streams = StreamStore(db, app_id, StreamKind.WORKER)
 
     def sql(self, name: str) -> str:
-        return bind("jobs", name, schema=self.schema, engine=self.engine_streams.table)
+        return bind("jobs", name, schema=self.schema, engine=self.engine_streams.table,
+                    worker=self.worker_streams.table)
 
-    # -- reading (asyncio side, inside a transaction) -------------------------------------------------
-
-    async def lock_and_load(self, conn: Connection, keys: Iterable[str]) -> dict[str, JobState]:
-        """Lock the live rows of these jobs (key order), then load their state (see `lock_jobs` for why two)."""
-        wanted = sorted(set(keys))
-        if not wanted:
-            return {}
-        jobs: dict[str, JobState] = {}
-        by_id: dict[str, JobState] = {}
-        for row in await conn.fetch(self.sql("lock_jobs"), wanted):
-            job = JobState(key=row["key"], jid=row["key"].split(":", 3)[3], status=row["status"], row_id=row["id"],
-                           entity=row["entity"], origin_id=row["origin_id"], parent_id=row["parent_id"])
-            jobs[job.key] = job
-            by_id[row["id"]] = job
-        if by_id:
-            grouped: dict[str, list[tuple[str, str, str | None]]] = defaultdict(list)
-            for row in await conn.fetch(self.sql("load_attributes"), list(by_id)):
-                grouped[row["job_id"]].append((row["field"], row["dimension"], row["value"]))
-            for row_id, job in by_id.items():
-                job.load_rows(grouped.get(row_id, ()))
-                job.gid = str(job.metadata.get("gid", ""))
-        return jobs
+    # -- reading ---------------------------------------------------------------------------------------
 
     async def load(self, key: str) -> JobState | None:
-        """Read a job (newest row for its key, live or not) without locking: for status/state/export."""
-
-        async def work(conn: Connection) -> JobState | None:
-            row = await conn.fetchrow(self.sql("find_job"), key)
-            if row is None:
-                return None
-            job = JobState(key=row["key"], jid=row["key"].split(":", 3)[3], status=row["status"], row_id=row["id"],
-                           entity=row["entity"], origin_id=row["origin_id"], parent_id=row["parent_id"])
-            attributes = await conn.fetch(self.sql("load_attributes"), [row["id"]])
-            job.load_rows((r["field"], r["dimension"], r["value"]) for r in attributes)
-            job.gid = str(job.metadata.get("gid", ""))
-            return job
-
-        return await self.db.with_connection(work)
-
-    # -- writing (asyncio side, inside a transaction) -------------------------------------------------
-
-    async def insert_job(self, conn: Connection, job: JobState) -> None:
-        """INSERT a new job row; DuplicateJobError when a live job has the same key."""
-        import uuid
-
-        job.row_id = job.row_id or str(uuid.uuid4())
-        try:
-            await conn.execute(self.sql("insert_job"), job.row_id, job.key, job.entity, job.origin_id,
-                               job.parent_id, job.status, job.expire_s)
-        except asyncpg.UniqueViolationError as err:
-            raise DuplicateJobError(f"Duplicate job: {job.jid}", job_id=job.jid) from err
-        if job.index_entries:
-            await conn.execute(self.sql("index_insert"), [key for key, _ in job.index_entries],
-                               [facet for _, facet in job.index_entries], job.row_id, job.jid)
-            job.index_entries = []
-        job.status_delta = 0
-        job.expire_s = None
-
-    async def write_state(self, conn: Connection, jobs: Sequence[JobState]) -> None:
-        """Upsert every changed attribute row and apply each job's semaphore delta and expiry."""
-        columns: list[list[str | None]] = [[], [], [], [], []]
-        updates: list[list[object]] = [[], [], []]
-        for job in jobs:
-            for field, dimension, value, kind in job.dirty_rows():
-                if value is None:
-                    continue
-                for column, item in zip(columns, (job.row_id, field, dimension, value, kind), strict=True):
-                    column.append(item)
-            if job.status_delta or job.expire_s is not None:
-                updates[0].append(job.row_id)
-                updates[1].append(job.status_delta)
-                updates[2].append(job.expire_s)
-            job.dirty.clear()
-            job.status_delta = 0
-            job.expire_s = None
-        if columns[0] or updates[0]:
-            await conn.execute(self.sql("write_state"), *columns, *updates)
-
-    async def apply_effects(self, conn: Connection, effects: Sequence[Effect], *, pending_ttl_s: float = 600) -> None:
-        """Carry out a step's effects in the open transaction, batched per kind."""
-        engine: list[Outgoing] = []
-        worker: list[Outgoing] = []
-        channels: list[str] = []
-        payloads: list[str] = []
-        for effect in effects:
-            if isinstance(effect, Publish):
-                item = Outgoing(stream_name=effect.stream_name, message=effect.message, delay_s=effect.delay_s,
-                                retry_policy=effect.retry_policy, order_key=effect.order_key)
-                (engine if effect.target is StreamTarget.ENGINE else worker).append(item)
-            elif isinstance(effect, Notify):
-                channels.append(effect.channel)
-                payloads.append(effect.payload)
-            elif isinstance(effect, RegisterSignal):
-                replay = await self._register_signal(conn, effect)
-                if replay is not None:
-                    engine.append(Outgoing(stream_name=self.app_id, message=replay, order_key=effect.key))
-            elif isinstance(effect, DeleteSignal):
-                await conn.execute(self.sql("signal_delete"), effect.key)
-            elif isinstance(effect, DisarmTimer):
-                await conn.execute(self.sql("disarm_timer"), self.app_id, effect.jid, effect.aid, effect.dad)
-            elif isinstance(effect, SignalAll):
-                engine.extend(await self._signal_all(conn, effect))
-            elif isinstance(effect, PurgeJob):
-                await run(conn, self.engine_streams.purge_job_statement(effect.jid))
-                await run(conn, self.worker_streams.purge_job_statement(effect.jid))
-                await conn.execute(self.sql("cancel_escalations"), self.app_id, effect.jid)
-            elif isinstance(effect, OpenEscalation | SettleEscalation):
-                await apply_escalation_effect(conn, effect)
-        if engine:
-            await run(conn, self.engine_streams.publish_statement(engine))
-        if worker:
-            await run(conn, self.worker_streams.publish_statement(worker))
-        if channels:
-            await conn.execute(self.sql("notify"), channels, payloads)
-
-    async def _signal_all(self, conn: Connection, effect: SignalAll) -> list[Outgoing]:
-        """One webhook per running job filed under the effect's facet (each routed through the registry)."""
-        rows = await conn.fetch(self.sql("index_lookup"), effect.stats_key, effect.facet)
-        if effect.scrub:
-            await conn.execute(self.sql("index_scrub"), effect.stats_key, effect.facet)
-        template = effect.message
-        return [Outgoing(stream_name=self.app_id, message=attrs.evolve(
-                    template, metadata=attrs.evolve(template.metadata, guid=new_guid()),
-                    data={**template.data, "id": row["jid"]}))
-                for row in rows]
-
-    async def _register_signal(self, conn: Connection, effect: RegisterSignal) -> StreamMessage | None:
-        """Register a hook's key; if a signal is already waiting there, return it to re-publish (SPEC §2.8)."""
-        inserted = await conn.fetchval(self.sql("signal_insert"), effect.key, effect.target, effect.expire_s)
-        if inserted is not None:
+        """Read a job (live or not) without locking: for status, state and export."""
+        row = await self.db.fetchrow(self.sql("find_job"), key)
+        if row is None:
             return None
-        value = await conn.fetchval(self.sql("signal_lock"), effect.key)
-        await conn.execute(self.sql("signal_set"), effect.key, effect.target, effect.expire_s)
-        if isinstance(value, str) and value.startswith(PENDING):
-            return from_wire(value[len(PENDING):])
-        return None
+        return job_from_row(row)
 
-    async def route_signal(self, conn: Connection, key: str, message: StreamMessage,
-                           pending_ttl_s: float) -> str | None:
-        """Where a signal goes (`aid::dad::gid::jid`), or None when it was stored as pending."""
-        pending = PENDING + to_wire(message)
-        inserted = await conn.fetchval(self.sql("signal_insert"), key, pending, pending_ttl_s)
-        if inserted is not None:
-            return None
-        value = await conn.fetchval(self.sql("signal_lock"), key)
-        if not isinstance(value, str):
-            return None
-        if value.startswith(PENDING):
-            await conn.execute(self.sql("signal_set"), key, pending, pending_ttl_s)
-            return None
+    async def status(self, key: str) -> int | None:
+        """A job's semaphore, None when it does not exist."""
+        value: int | None = await self.db.fetchval(self.sql("job_status"), key)
         return value
+
+    # -- statements for a step's effects ---------------------------------------------------------------
+
+    def register_signal_statement(self, key: str, target: str, expire_s: float) -> Statement:
+        """Register a hook's key; re-publish a signal that was waiting for it (SPEC §2.8)."""
+        return Statement(self.sql("register_signal"), (key, target, float(expire_s), self.app_id), "execute")
+
+    def delete_signal_statement(self, key: str) -> Statement:
+        return Statement(self.sql("delete_signal"), (key,), "execute")
+
+    def signal_check_statement(self, key: str, registration: str) -> Statement:
+        """Fails the transaction unless `key` still routes to `registration` (and locks it until commit)."""
+        return Statement(self.sql("signal_check"), (key, registration), "fetch", require_rows=True)
+
+    def disarm_timer_statement(self, jid: str, aid: str, dad: str) -> Statement:
+        return Statement(self.sql("disarm_timer"), (self.app_id, jid, aid, dad), "execute")
+
+    def signal_all_statement(self, effect: SignalAll) -> Statement:
+        """One webhook per job filed under the effect's facet, each routed through the registry."""
+        return Statement(self.sql("signal_all"),
+                         (effect.stats_key, effect.facet, self.app_id, to_wire(effect.message), effect.scrub,
+                          effect.message.metadata.topic), "execute")
+
+    def purge_statements(self, jid: str, keep_ids: Sequence[int]) -> list[Statement]:
+        """Delete a job's live stream rows (but `keep_ids`, which the step itself acks) and cancel its
+        open escalations (interrupt)."""
+        return [Statement(self.sql("purge_job"), (jid, list(keep_ids)), "execute"),
+                Statement(self.sql("cancel_escalations"), (self.app_id, jid), "execute")]
+
+    # -- signals arriving -------------------------------------------------------------------------------
+
+    async def route_signal(self, key: str, message: StreamMessage, pending_ttl_s: float) -> str | None:
+        """Where a signal goes (`aid::dad::gid::jid`), or None when it was stored to wait for its hook."""
+        row = await self.db.fetchrow(self.sql("signal_route"), key, PENDING + to_wire(message), pending_ttl_s)
+        registration = None if row is None else row["registration"]
+        return registration if isinstance(registration, str) else None
+
+    # -- whole jobs ---------------------------------------------------------------------------------------
+
+    async def delete(self, key: str, jid: str) -> None:
+        """Scrub: delete the job's row and every stream row of it."""
+        await self.db.execute(self.sql("delete_job"), key, jid)
+
+    async def prune(self, seconds: float, *, jobs: bool, streams: bool, signals: bool) -> dict[str, int]:
+        """Delete expired jobs, dead letters and signal registrations older than `seconds`; counts."""
+        counts = {"jobs": 0, "engine_streams": 0, "worker_streams": 0, "signals": 0}
+        if jobs:
+            counts["jobs"] = await self.db.fetchval(self.sql("prune_jobs"), seconds)
+        if streams:
+            counts["engine_streams"] = await self.db.fetchval(self.sql("prune_engine_streams"), seconds)
+            counts["worker_streams"] = await self.db.fetchval(self.sql("prune_worker_streams"), seconds)
+        if signals:
+            counts["signals"] = await self.db.fetchval(self.sql("prune_signals"))
+        return counts
+
+
+def job_from_row(row: asyncpg.Record) -> JobState:
+    """The JobState of a `jobs` row (`find_job` / `load_job` shape)."""
+    return JobState.from_document(row["key"], row["status"], json.loads(row["state"]), row_id=row["id"],
+                                  rev=row["rev"], entity=row["entity"], origin_id=row["origin_id"],
+                                  parent_id=row["parent_id"])
 
 
 def pending_ttl(message: StreamMessage, default_s: float) -> float:
     """A pending signal's time to live: the payload's `$expire` (seconds or duration) or the default."""
-    from hotmesh_actors.core.durations import parse_duration
-
     raw = message.data.get("$expire")
     if raw is None:
         return default_s
@@ -219,4 +126,4 @@ def pending_ttl(message: StreamMessage, default_s: float) -> float:
         return default_s
 
 
-__all__ = ["PENDING", "JobStore", "pending_ttl", "run"]
+__all__ = ["PENDING", "JobStore", "job_from_row", "pending_ttl"]

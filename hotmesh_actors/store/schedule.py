@@ -1,5 +1,5 @@
-"""The SQL behind hotmesh_actors.testing.schedule: pick the next message to deliver, lock or lease it, and
-inject faults (duplicates, timers skipped ahead) on an app's engine and worker streams. Test machinery: the
+"""The SQL behind hotmesh_actors.testing.schedule: pick the next message to deliver, lease it, and inject
+faults (duplicates, timers skipped ahead) on an app's engine and worker streams. Test machinery: the
 mesh itself never runs these statements (store/sql/schedule.sql holds them)."""
 
 from __future__ import annotations
@@ -7,11 +7,27 @@ from __future__ import annotations
 from datetime import datetime
 
 import asyncpg
+import attrs
 
 from hotmesh_actors.core.messages import from_wire
 from hotmesh_actors.store.driver import Database
 from hotmesh_actors.store.queries import bind
-from hotmesh_actors.store.streams import ClaimedMessage, StreamKind, StreamStore, _policy_of
+from hotmesh_actors.store.streams import ClaimedMessage, StreamStore, _policy_of
+
+
+@attrs.frozen
+class DeliveredRow:
+    """The columns of a delivered stream row, to insert a copy of it later."""
+
+    stream_name: str
+    jid: str
+    aid: str
+    dad: str
+    msg_type: str
+    topic: str
+    workflow_name: str
+    message: str
+    priority: int
 
 
 class ScheduleStreams:
@@ -44,26 +60,25 @@ class ScheduleStreams:
         """Make a delayed row due now (the test skips time ahead)."""
         await self.db.execute(self.sql("make_visible"), row_id)
 
-    async def claim(self, row_id: int, consumer: str) -> ClaimedMessage | None:
-        """Lease one worker row to `consumer`, whatever its lease; None when it is no longer live."""
-        assert self.kind is StreamKind.WORKER
-        row: asyncpg.Record | None = await self.db.fetchrow(self.sql("claim_worker_row"), row_id, consumer)
+    async def claim(self, row_id: int, consumer: str) -> tuple[ClaimedMessage, DeliveredRow] | None:
+        """Lease one row to `consumer`, whatever its lease; None when it is no longer live. Also returns
+        the row's columns, so the runner can put a copy back later (a duplicate)."""
+        row: asyncpg.Record | None = await self.db.fetchrow(self.sql("claim_row"), row_id, consumer)
         if row is None:
             return None
-        return ClaimedMessage(id=row["id"], stream_name=row["stream_name"], message=from_wire(row["message"]),
-                              priority=row["priority"], retry_attempt=row["retry_attempt"],
-                              delivery_count=row["delivery_count"], redelivered=row["redelivered"],
-                              retry_policy=_policy_of(row))
+        claimed = ClaimedMessage(id=row["id"], stream_name=row["stream_name"], message=from_wire(row["message"]),
+                                 priority=row["priority"], retry_attempt=row["retry_attempt"],
+                                 delivery_count=row["delivery_count"], redelivered=row["delivery_count"] > 1,
+                                 retry_policy=_policy_of(row))
+        copy = DeliveredRow(stream_name=row["stream_name"], jid=row["jid"], aid=row["aid"], dad=row["dad"],
+                            msg_type=row["msg_type"], topic=row["topic"], workflow_name=row["workflow_name"],
+                            message=row["message"], priority=row["priority"])
+        return claimed, copy
 
-    async def processed(self, above: int) -> list[int]:
-        """Engine rows already stepped (not dead letters, not `await`), oldest first."""
-        assert self.kind is StreamKind.ENGINE
-        return [row["id"] for row in await self.db.fetch(self.sql("processed_engine_rows"), above)]
-
-    async def duplicate(self, row_id: int) -> int:
-        """Insert a live copy of an engine row; returns the copy's id."""
-        assert self.kind is StreamKind.ENGINE
-        value: int = await self.db.fetchval(self.sql("duplicate_engine_row"), row_id)
+    async def insert_copy(self, row: DeliveredRow) -> int:
+        """Put a delivered message back, live (a redelivery of the same message); returns the copy's id."""
+        value: int = await self.db.fetchval(self.sql("insert_copy"), row.stream_name, row.jid, row.aid, row.dad,
+                                            row.msg_type, row.topic, row.workflow_name, row.message, row.priority)
         return value
 
     async def dead_lettered(self, above: int) -> int:

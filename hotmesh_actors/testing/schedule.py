@@ -4,15 +4,16 @@ A *schedule* is a list of steps. Each step delivers one message the app's stream
 test picks which: `pick` indexes the deliverable messages, oldest first, modulo their number), optionally
 crashing it, or injects a duplicate, or sends the next planned signal:
 
-- `Deliver("engine", pick, crash=False)` runs the engine's own step on that message in one transaction;
-  `crash=True` rolls the transaction back after the step did all its work (a process killed before
-  COMMIT): the message stays queued, nothing it decided is kept.
+- `Deliver("engine", pick, crash=False)` leases that message and runs the engine's own handling of it (its
+  job's step, committed with its ack); `crash=True` runs the step and rolls its transaction back after all
+  its work (a process killed before COMMIT): the message stays queued, nothing it decided is kept.
 - `Deliver("worker", pick, crash=False)` leases the worker request and runs the worker's own handling
-  (your callback, the reply, retries and dead letters as configured); `crash=True` runs your callback and
-  then dies before the reply commits (a kill between callback and reply): the request is delivered again
-  later and your callback runs again. A request is never crashed into the poison threshold.
-- `Duplicate(pick, now=False)` copies an engine message already processed (one of the last three), as a
-  redelivery would; `now=True` delivers the copy at once.
+  (your callback, then the reply's step with the ack, retries and dead letters as configured); `crash=True`
+  runs your callback and the reply's step, then rolls that back (a kill before the reply commits): the
+  request is delivered again later and your callback runs again. A request is never crashed into the
+  poison threshold.
+- `Duplicate(pick, now=False)` puts back a copy of an engine message already delivered (one of the last
+  three), as a redelivery would; `now=True` delivers the copy at once.
 - `SendSignal()` sends the next signal of the run's `signals` (a no-op when all are sent).
 
 After the schedule, the runner sends the signals not yet sent and drains: it delivers the rest oldest
@@ -21,8 +22,9 @@ the job's status, data and error, with counts of what happened; compare it with 
 job with no faults) or assert your own property.
 
 The runner needs a mesh that runs nothing by itself (`engine=False`, no workers): it is the only one to
-touch the app's streams while it runs. It drives the engine's and the worker actor's step code directly
-(`Engine.process_rows`, `WorkerActor`'s message handling); see docs/testing.md.
+touch the app's streams while it runs. It hands each message to the engine's and the worker actor's own
+handling (`StreamConsumer.handle`), which step the job through the mesh's Stepper; a crash is the Stepper's
+`crash_acks` seam (the write that acks that row rolls back). See docs/testing.md.
 """
 
 from __future__ import annotations
@@ -41,9 +43,8 @@ from hotmesh_actors.errors import ConfigurationError
 from hotmesh_actors.mesh.engine import Engine
 from hotmesh_actors.mesh.hotmesh import HotMesh
 from hotmesh_actors.mesh.worker import Worker, WorkerActor
-from hotmesh_actors.store.driver import Connection, Statement
-from hotmesh_actors.store.schedule import ScheduleStreams
-from hotmesh_actors.store.streams import ClaimedMessage
+from hotmesh_actors.store.schedule import DeliveredRow, ScheduleStreams
+from hotmesh_actors.store.streams import StreamKind
 
 JSON = Any
 RUNNER_CONSUMER = "schedule-runner"
@@ -99,16 +100,6 @@ class ScheduleOutcome:
         return self.status, self.data, self.error
 
 
-class _Crash(BaseException):
-    """Ends a worker's handling between its callback and the commit of its reply, as a kill would.
-
-    A BaseException, so the consumer's failure handling (which catches Exception) does not see it."""
-
-
-class _Rollback(Exception):
-    """Rolls an engine step's transaction back after its work (a kill before COMMIT)."""
-
-
 class ScheduleRunner:
     """Runs jobs of the mesh's active app version under schedules (see the module docstring).
 
@@ -124,15 +115,20 @@ class ScheduleRunner:
         self._runs: collections.Counter[tuple[str, str]] = collections.Counter()
         self._engine_rows = ScheduleStreams(mesh.db, mesh.jobs.engine_streams)
         self._worker_rows = ScheduleStreams(mesh.db, mesh.jobs.worker_streams)
-        self._engine = Engine(jobs=mesh.jobs, versions=mesh.versions, settings=mesh.settings,
-                              engine_settings=mesh.engine_settings)
+        self._delivered: list[DeliveredRow] = []
+        self._engine = Engine(jobs=mesh.jobs, versions=mesh.versions, stepper=mesh.stepper, settings=mesh.settings)
+        self._engine.consumer_id = RUNNER_CONSUMER
         self._actors: dict[str, WorkerActor] = {}
         for worker in workers:
-            actor = WorkerActor(worker=attrs.evolve(worker, callback=self._counted(worker)),
-                                worker_streams=mesh.jobs.worker_streams, engine_streams=mesh.jobs.engine_streams,
-                                settings=mesh.settings)
+            actor = WorkerActor(worker=attrs.evolve(worker, callback=self._counted(worker)), jobs=mesh.jobs,
+                                settings=mesh.settings, stepper=mesh.stepper)
             actor.consumer_id = RUNNER_CONSUMER
             self._actors[worker.topic] = actor
+
+    @property
+    def delivered(self) -> list[DeliveredRow]:
+        """The engine rows delivered in the current (or last) run, copies included, oldest first."""
+        return list(self._delivered)
 
     def _counted(self, worker: Worker) -> Any:
         callback = worker.callback
@@ -156,6 +152,15 @@ class ScheduleRunner:
         Raises ConfigurationError when the app has a worker topic the runner has no worker for, and
         AssertionError when the job still has messages after `max_drain` deliveries (a livelock).
         """
+        run = await self.begin(topic, data, signals=signals, job_id=job_id)
+        for step in schedule:
+            await run.apply(step)
+        return await run.finish(max_drain=max_drain)
+
+    async def begin(self, topic: str, data: Mapping[str, JSON] | None = None, *,
+                    signals: Sequence[SignalPlan] = (), job_id: str | None = None) -> ScheduleRun:
+        """Start a job and return the run, to apply steps one at a time (a hypothesis state machine's rules)
+        and `finish`. Raises ConfigurationError as `run` does."""
         app = await self.mesh.versions.active()
         missing = sorted(graph_worker_topics(app) - set(self._actors))
         if missing:
@@ -164,84 +169,84 @@ class ScheduleRunner:
         worker_mark = await self._worker_rows.watermark()
         job_id = job_id or f"schedule-{uuid.uuid4().hex[:16]}"
         self._runs.clear()
-        counts = collections.Counter[str]()
-        pending_signals = list(signals)
+        self._delivered.clear()
         await self.mesh.pub(topic, dict(data or {}), job_id=job_id)
-        for step in schedule:
-            if isinstance(step, SendSignal):
-                if pending_signals:
-                    await self._signal(pending_signals.pop(0), job_id)
-            elif isinstance(step, Duplicate):
-                processed = (await self._engine_rows.processed(engine_mark))[-3:]
-                if processed:
-                    copy = await self._engine_rows.duplicate(processed[step.pick % len(processed)])
-                    counts["duplicates"] += 1
-                    if step.now:
-                        await self._step_engine(copy, crash=False, counts=counts)
-            else:
-                rows = self._engine_rows if step.stream == "engine" else self._worker_rows
-                ids = await rows.deliverable(engine_mark if step.stream == "engine" else worker_mark)
-                if not ids:
-                    continue
-                row_id = ids[step.pick % len(ids)]
-                if step.stream == "engine":
-                    await self._step_engine(row_id, crash=step.crash, counts=counts)
-                else:
-                    await self._step_worker(row_id, crash=step.crash, counts=counts)
-        for plan in pending_signals:
-            await self._signal(plan, job_id)
-        await self._drain(engine_mark, worker_mark, max_drain, counts)
-        state = await self.mesh.jobs.load(job_key(self.mesh.app_id, job_id))
-        assert state is not None, f"job {job_id} vanished"
-        dead = await self._engine_rows.dead_lettered(engine_mark) + await self._worker_rows.dead_lettered(worker_mark)
-        return ScheduleOutcome(job_id=job_id, status=state.status, data=dict(state.data),
-                               error=state.metadata.get("err"), deliveries=counts["deliveries"],
-                               crashes=counts["crashes"], duplicates=counts["duplicates"],
-                               callback_runs=dict(self._runs), dead_lettered=dead)
+        return ScheduleRun(self, job_id, engine_mark, worker_mark, list(signals))
 
     async def _signal(self, plan: SignalPlan, job_id: str) -> None:
         topic, data = plan
         await self.mesh.signal(topic, dict(data(job_id)))
 
     async def _step_engine(self, row_id: int, *, crash: bool, counts: collections.Counter[str]) -> None:
-        app = await self.mesh.versions.active()
-        lock = self._engine_rows.sql("lock_engine_row")
-
-        async def step(conn: Connection) -> None:
-            async with conn.transaction():
-                rows = await conn.fetch(lock, row_id)
-                if rows:
-                    await self._engine.process_rows(conn, app, rows, isolate=True)
-                    if crash:
-                        raise _Rollback
-
-        try:
-            await self.mesh.db.with_connection(step)
-        except _Rollback:
+        leased = await self._engine_rows.claim(row_id, RUNNER_CONSUMER)
+        if leased is None:
+            return
+        claimed, row = leased
+        self._delivered.append(row)
+        crash = crash and claimed.delivery_count < self.mesh.settings.poison_threshold
+        if crash:
+            self.mesh.stepper.crash_acks.add((StreamKind.ENGINE, claimed.id))
+        await self._engine.handle(claimed)  # the engine's own handling: route, step, ack (or roll back)
+        if crash:
+            self.mesh.stepper.crash_acks.discard((StreamKind.ENGINE, claimed.id))  # (a signal stored unstepped)
             counts["crashes"] += 1
         counts["deliveries"] += 1
 
     async def _step_worker(self, row_id: int, *, crash: bool, counts: collections.Counter[str]) -> None:
-        claimed = await self._worker_rows.claim(row_id, RUNNER_CONSUMER)
-        if claimed is None:
+        leased = await self._worker_rows.claim(row_id, RUNNER_CONSUMER)
+        if leased is None:
             return
+        claimed, _ = leased
         actor = self._actors.get(claimed.stream_name)
         if actor is None:
             raise ConfigurationError(f"no worker given for topic {claimed.stream_name!r}")
-        handler = actor.handler
-        if crash and claimed.delivery_count < self.mesh.settings.poison_threshold:
-            async def crashing(message: ClaimedMessage) -> Sequence[Statement] | None:
-                await handler(message)
-                raise _Crash
-
-            actor.handler = crashing
-        try:
-            await actor._process(claimed)  # the consumer's own path: callback, reply + ack, retry, dead letter
-        except _Crash:
+        crashing = crash and claimed.delivery_count < self.mesh.settings.poison_threshold
+        if crashing:
+            self.mesh.stepper.crash_acks.add((StreamKind.WORKER, claimed.id))
+        await actor.handle(claimed)  # the consumer's own path: callback, reply step + ack, retry, dead letter
+        if crashing:
+            self.mesh.stepper.crash_acks.discard((StreamKind.WORKER, claimed.id))  # (a retry never stepped)
             counts["crashes"] += 1
-        finally:
-            actor.handler = handler
         counts["deliveries"] += 1
+
+    async def _apply(self, run: ScheduleRun, step: Step) -> None:
+        counts = run.counts
+        if isinstance(step, SendSignal):
+            if run.signals:
+                await self._signal(run.signals.pop(0), run.job_id)
+        elif isinstance(step, Duplicate):
+            # (a copy of an `await` only re-runs the child's duplicate-id check: left out)
+            delivered = [row for row in self._delivered if row.msg_type != "await"][-3:]
+            if delivered:
+                copy = await self._engine_rows.insert_copy(delivered[step.pick % len(delivered)])
+                counts["duplicates"] += 1
+                if step.now:
+                    await self._step_engine(copy, crash=False, counts=counts)
+        else:
+            rows = self._engine_rows if step.stream == "engine" else self._worker_rows
+            ids = await rows.deliverable(run.engine_mark if step.stream == "engine" else run.worker_mark)
+            if not ids:
+                return
+            row_id = ids[step.pick % len(ids)]
+            if step.stream == "engine":
+                await self._step_engine(row_id, crash=step.crash, counts=counts)
+            else:
+                await self._step_worker(row_id, crash=step.crash, counts=counts)
+
+    async def _finish(self, run: ScheduleRun, max_drain: int) -> ScheduleOutcome:
+        for plan in run.signals:
+            await self._signal(plan, run.job_id)
+        run.signals.clear()
+        await self._drain(run.engine_mark, run.worker_mark, max_drain, run.counts)
+        state = await self.mesh.jobs.load(job_key(self.mesh.app_id, run.job_id))
+        assert state is not None, f"job {run.job_id} vanished"
+        dead = (await self._engine_rows.dead_lettered(run.engine_mark)
+                + await self._worker_rows.dead_lettered(run.worker_mark))
+        counts = run.counts
+        return ScheduleOutcome(job_id=run.job_id, status=state.status, data=dict(state.data),
+                               error=state.metadata.get("err"), deliveries=counts["deliveries"],
+                               crashes=counts["crashes"], duplicates=counts["duplicates"],
+                               callback_runs=dict(self._runs), dead_lettered=dead)
 
     async def _drain(self, engine_mark: int, worker_mark: int, max_drain: int,
                      counts: collections.Counter[str]) -> None:
@@ -264,3 +269,25 @@ class ScheduleRunner:
             _, rows, row_id = soonest
             await rows.make_visible(row_id)  # only timers are left: skip time ahead to the next one
         raise AssertionError(f"the job still had messages after {max_drain} deliveries")
+
+
+class ScheduleRun:
+    """One job under a schedule, applied step by step (`ScheduleRunner.begin`)."""
+
+    def __init__(self, runner: ScheduleRunner, job_id: str, engine_mark: int, worker_mark: int,
+                 signals: list[SignalPlan]) -> None:
+        self.runner = runner
+        self.job_id = job_id
+        self.engine_mark = engine_mark
+        self.worker_mark = worker_mark
+        self.signals = signals
+        """Planned signals not sent yet."""
+        self.counts = collections.Counter[str]()
+
+    async def apply(self, step: Step) -> None:
+        """Apply one step of a schedule (a delivery that finds nothing to deliver is a no-op)."""
+        await self.runner._apply(self, step)
+
+    async def finish(self, *, max_drain: int = 1000) -> ScheduleOutcome:
+        """Send the signals not sent yet, drain, and return the outcome (see `ScheduleRunner.run`)."""
+        return await self.runner._finish(self, max_drain)

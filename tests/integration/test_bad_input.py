@@ -357,7 +357,7 @@ async def test_worker_returning_garbage_gets_an_error_reply(pg_dsn: str, app_id:
         assert callback.calls == 1
         callback.result = {"data": {"y": 1}}  # the worker is still serving
         assert (await mesh.pubsub("x.test", {}, timeout=10))["data"] == {"y": 1}
-        assert all(actor.stats.dead_lettered + actor.stats.acked >= 2 for actor in mesh.workers)
+        assert all(actor.stats.dead_lettered + actor.stats.acked >= 2 for actor in mesh.workers), [a.stats for a in mesh.workers]
 
 
 async def test_worker_error_message_holding_nul_still_fails_the_job(pg_dsn: str, app_id: str) -> None:

@@ -1,45 +1,44 @@
 """Crash safety as a hypothesis state machine over the real engine step and a real store.
 
-Hypothesis picks a graph from a family (sequence, parallel fan-out, cycle, hook + signal, await child) and then
+Hypothesis picks a graph from a family (sequence, parallel fan-out, cycle, hook + signal, await child, await child
+beside a hook that keeps the parent running) and then
 interleaves: delivering any live engine or worker message in any order, delivering duplicates of messages
-already processed, and crashing a step after its work but before COMMIT (engine or worker side), plus the
-signal at any moment. The steps are the engine's own `process_rows` and the worker's own reply path; only the
-choice of message is the test's. At the end everything is drained, and the job must finish with the same
-data as a crash-free run of the same graph, its completion must have been announced exactly once, each
-child must have notified its parent exactly once, and the semaphore must never have dipped below zero.
+already delivered, and crashing a step after its work but before COMMIT (engine or worker side), plus the
+signal at any moment. Each delivery is the engine's or the worker's own handling, stepping the job through
+the mesh's Stepper and store/steps.py (hotmesh_actors.testing.schedule drives them; only the choice of
+message is the test's). At the end everything is drained, and the job must finish with the same status,
+data and error as a crash-free run of the same graph, exactly one message must have closed it (its GUID
+ledger's job-closed bit), a child must have notified its parent exactly once, and the semaphore must never
+have dipped below zero.
 """
 
 # ruff: noqa: E501  (the YAML family reads best one activity per line)
 from __future__ import annotations
 
-import asyncio
-import itertools
 import os
 from typing import Any
 
-import asyncpg
 import pytest
+import trio
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from hotmesh_actors.core.activities.context import EngineSettings
-from hotmesh_actors.core.activities.dispatch import run_transitions
-from hotmesh_actors.core.activities.trigger import start_job
-from hotmesh_actors.core.graph import AppVersion, compile_app
+from hotmesh_actors import HotMesh, Settings, Worker
 from hotmesh_actors.core.keys import job_key
 from hotmesh_actors.core.ledger import GuidLedger
-from hotmesh_actors.core.messages import MessageMetadata, MessageType, StreamMessage, from_wire
-from hotmesh_actors.core.pipe import PipeEnv
-from hotmesh_actors.mesh.engine import Engine
-from hotmesh_actors.mesh.worker import Worker, WorkerActor
-from hotmesh_actors.settings import Settings
-from hotmesh_actors.store.jobs import JobStore, run
-from hotmesh_actors.store.queries import app_schema
-from hotmesh_actors.store.streams import Outgoing
+from hotmesh_actors.core.messages import StreamMessage
+from hotmesh_actors.testing.schedule import Deliver, Duplicate, ScheduleOutcome, ScheduleRun, ScheduleRunner, SendSignal
 
 APP = "stateful"
-GRAPHS = ["st.seq", "st.par", "st.cycle", "st.hook", "st.await"]
+GRAPHS = ["st.seq", "st.par", "st.cycle", "st.hook", "st.await", "st.awaitwait"]
 
 YAML = f"""
 app:
@@ -106,6 +105,18 @@ app:
         call: {{type: await, topic: st.child, job: {{maps: {{child: '{{$self.output.data.cv}}'}}}}}}
       transitions:
         at: [{{to: call}}]
+    - subscribes: st.awaitwait
+      expire: 0
+      activities:
+        wt: {{type: trigger}}
+        wcall: {{type: await, topic: st.child, job: {{maps: {{child: '{{$self.output.data.cv}}'}}}}}}
+        wwait: {{type: hook, job: {{maps: {{got: '{{$self.hook.data.v}}'}}}}}}
+      transitions:
+        wt: [{{to: wcall}}, {{to: wwait}}]
+      hooks:
+        st.wsignal:
+          - to: wwait
+            conditions: {{match: [{{expected: '{{$job.metadata.jid}}', actual: '{{$self.hook.data.id}}'}}]}}
     - subscribes: st.child
       expire: 0
       activities:
@@ -122,249 +133,82 @@ async def _callback(message: StreamMessage) -> dict[str, Any]:
     return {"data": {"name": message.metadata.aid, "n": (n if isinstance(n, int) else 0) + 1}}
 
 
-class Rollback(Exception):
-    """Raised inside a transaction to simulate a crash before COMMIT."""
+SIGNALS = {"st.hook": [("st.signal", lambda jid: {"id": jid, "v": "signalled"})],
+           "st.awaitwait": [("st.wsignal", lambda jid: {"id": jid, "v": "signalled"})]}
 
 
-class Harness:
-    """Drives the engine's and worker's real step code on messages the test picks, on one connection."""
+def machine_for(runner: ScheduleRunner) -> type[RuleBasedStateMachine]:
+    """A state machine whose rules drive `runner` (from a thread: trio.from_thread calls into the test's run)."""
+    references: dict[str, ScheduleOutcome] = {}
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection, app: AppVersion) -> None:
-        self.loop = loop
-        self.conn = conn
-        self.app = app
-        self.schema = app_schema(APP)
-        self.jobs = JobStore(None, APP)  # type: ignore[arg-type]  # only its SQL and conn-level methods are used
-        counter = itertools.count()
-        self.new_guid = lambda: f"G{next(counter):06d}"
-        settings_ = Settings(fidelity_seconds=1)
-        self.engine = Engine(jobs=self.jobs, versions=None, settings=settings_,  # type: ignore[arg-type]
-                             engine_settings=EngineSettings(fidelity_seconds=1))
-        self.engine.new_guid = self.new_guid
-        self.worker = WorkerActor(worker=Worker("st.work", _callback), worker_streams=self.jobs.worker_streams,
-                                  engine_streams=self.jobs.engine_streams, settings=settings_)
-        self.engine_guid = "NGN"
+    def call(fn: Any, *args: Any) -> Any:
+        return trio.from_thread.run(fn, *args)
 
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
+    class EngineCrashMachine(RuleBasedStateMachine):
+        """See the module docstring."""
 
-    async def reset(self) -> None:
-        await self.conn.execute(
-            f"TRUNCATE {self.schema}.engine_streams, {self.schema}.worker_streams, {self.schema}.jobs CASCADE;"
-            f" TRUNCATE {self.schema}.signal_registry")
+        def __init__(self) -> None:
+            super().__init__()
+            self.topic = ""
+            self.run: ScheduleRun | None = None
 
-    async def start(self, topic: str, jid: str) -> None:
-        env = PipeEnv(now_ms=1_700_000_000_000, random=lambda: 0.5, fidelity_seconds=1)
-        ctx = start_job(self.app, topic, {}, env=env, new_guid=self.new_guid, job_id=jid,
-                        engine_guid=self.engine_guid, settings=EngineSettings(fidelity_seconds=1))
-        run_transitions(ctx)
-        async with self.conn.transaction():
-            await self.jobs.insert_job(self.conn, ctx.job)
-            await self.jobs.write_state(self.conn, [ctx.job])
-            await self.jobs.apply_effects(self.conn, ctx.effects)
+        @initialize(topic=st.sampled_from(GRAPHS))
+        def start(self, topic: str) -> None:
+            self.topic = topic
+            if topic not in references:
+                references[topic] = call(lambda: runner.reference(topic, {}, signals=SIGNALS.get(topic, ())))
+            self.run = call(lambda: runner.begin(topic, {}, signals=SIGNALS.get(topic, ())))
 
-    async def live(self, table: str) -> list[int]:
-        rows = await self.conn.fetch(f"SELECT id FROM {self.schema}.{table} WHERE expired_at IS NULL ORDER BY id")
-        return [row["id"] for row in rows]
+        @rule(index=st.integers(min_value=0, max_value=50), crash=st.booleans())
+        def deliver_engine(self, index: int, crash: bool) -> None:
+            assert self.run is not None
+            call(self.run.apply, Deliver("engine", index, crash))
 
-    async def deliver_engine(self, row_id: int, *, crash: bool = False) -> None:
-        try:
-            async with self.conn.transaction():
-                rows = await self.conn.fetch(
-                    f"SELECT * FROM {self.schema}.engine_streams WHERE id = $1 AND expired_at IS NULL FOR UPDATE",
-                    row_id)
-                if not rows:
-                    return
-                await self.engine.process_rows(self.conn, self.app, rows, isolate=True)
-                if crash:
-                    raise Rollback
-        except Rollback:
-            pass
+        @rule(index=st.integers(min_value=0, max_value=50), crash=st.booleans())
+        def deliver_worker(self, index: int, crash: bool) -> None:
+            assert self.run is not None
+            call(self.run.apply, Deliver("worker", index, crash))
 
-    async def deliver_worker(self, row_id: int, *, crash: bool = False) -> None:
-        try:
-            async with self.conn.transaction():
-                row = await self.conn.fetchrow(
-                    f"SELECT * FROM {self.schema}.worker_streams WHERE id = $1 AND expired_at IS NULL FOR UPDATE",
-                    row_id)
-                if row is None:
-                    return
-                request = from_wire(row["message"])
-                reply = await self.worker.worker.callback(request)
-                statement = self.worker._publish(request, reply["data"], request.status, 200)
-                await run(self.conn, statement)
-                await self.conn.execute(
-                    f"UPDATE {self.schema}.worker_streams SET expired_at = now() WHERE id = $1", row_id)
-                if crash:
-                    raise Rollback
-        except Rollback:
-            pass
+        @rule(index=st.integers(min_value=0, max_value=50), now=st.booleans())
+        def redeliver_a_processed_message(self, index: int, now: bool) -> None:
+            assert self.run is not None
+            call(self.run.apply, Duplicate(index, now))
 
-    async def duplicate(self, row_id: int) -> int:
-        copy: int = await self.conn.fetchval(
-            f"INSERT INTO {self.schema}.engine_streams (stream_name, jid, aid, dad, msg_type, message, priority)"
-            f" SELECT stream_name, jid, aid, dad, msg_type, message, priority FROM {self.schema}.engine_streams"
-            f" WHERE id = $1 RETURNING id", row_id)
-        return copy
+        @precondition(lambda self: self.run is not None and bool(self.run.signals))
+        @rule()
+        def send_signal(self) -> None:
+            assert self.run is not None
+            call(self.run.apply, SendSignal())
 
-    async def signal(self, jid: str) -> None:
-        message = StreamMessage(metadata=MessageMetadata(guid=self.new_guid(), topic="st.signal"),
-                                type=MessageType.WEBHOOK, data={"id": jid, "v": "signalled"})
-        await run(self.conn, self.jobs.engine_streams.publish_statement([Outgoing(stream_name=APP,
-                                                                                 message=message)]))
+        @invariant()
+        def semaphore_never_below_zero(self) -> None:
+            if self.run is not None:
+                assert call(runner.mesh.get_status, self.run.job_id) >= 0
 
-    async def acked_engine(self) -> list[int]:
-        rows = await self.conn.fetch(
-            f"SELECT id FROM {self.schema}.engine_streams WHERE expired_at IS NOT NULL AND msg_type <> 'await'"
-            " ORDER BY id")
-        return [row["id"] for row in rows]
-
-    async def drain(self) -> None:
-        for _ in range(500):
-            engine = await self.live("engine_streams")
-            worker = await self.live("worker_streams")
-            if not engine and not worker:
+        def teardown(self) -> None:
+            if self.run is None:
                 return
-            if worker and (not engine or worker[0] < engine[0]):
-                await self.deliver_worker(worker[0])
-            else:
-                await self.deliver_engine(engine[0])
-        raise AssertionError("the job did not drain within 500 deliveries")
+            outcome = call(self.run.finish)
+            assert outcome.result == references[self.topic].result
+            job = call(runner.mesh.jobs.load, job_key(runner.mesh.app_id, self.run.job_id))
+            closed = [guid for guid, value in job.ledgers.items() if GuidLedger(value).job_closed]
+            assert len(closed) == 1, "exactly one message closed the job and ran its completion tasks"
+            results = {row.message for row in runner.delivered
+                       if row.msg_type == "result" and row.jid == self.run.job_id}
+            assert len(results) == (1 if self.topic in ("st.await", "st.awaitwait") else 0), \
+                "a child notifies its parent once"
 
-
-async def _read_job(conn: asyncpg.Connection, schema: str, jid: str) -> tuple[int, dict[str, str]]:
-    row = await conn.fetchrow(f"SELECT id, status FROM {schema}.jobs WHERE key = $1", job_key(APP, jid))
-    assert row is not None, f"job {jid} missing"
-    attributes = await conn.fetch(
-        f"SELECT field, value FROM {schema}.jobs_attributes WHERE job_id = $1 AND field LIKE 'data/%'", row["id"])
-    return row["status"], {a["field"]: a["value"] for a in attributes}
-
-
-_shared: dict[str, Any] = {}
-
-
-def _harness(dsn: str) -> Harness:
-    if "harness" not in _shared:
-        loop = asyncio.new_event_loop()
-        conn = loop.run_until_complete(asyncpg.connect(dsn))
-        app = compile_app(YAML)
-        loop.run_until_complete(_migrate(conn))
-        _shared["harness"] = Harness(loop, conn, app)
-        _shared["references"] = {}
-    harness: Harness = _shared["harness"]
-    return harness
-
-
-async def _migrate(conn: asyncpg.Connection) -> None:
-    from hotmesh_actors.store.migrations import _GLOBAL_LOCK, _apply, _migration_files
-    from hotmesh_actors.store.queries import quote_ident
-
-    await _apply(conn, "public", _migration_files("public"), "SELECT pg_advisory_xact_lock($1::bigint)",
-                 _GLOBAL_LOCK, {})
-    await _apply(conn, f"app:{app_schema(APP)}", _migration_files("app"),
-                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"hmsh:{app_schema(APP)}",
-                 {"schema": quote_ident(app_schema(APP))})
-
-
-def _reference(harness: Harness, topic: str) -> tuple[int, dict[str, str]]:
-    """The crash-free outcome of a graph: deliver in FIFO order, no faults."""
-    references: dict[str, tuple[int, dict[str, str]]] = _shared["references"]
-    if topic not in references:
-        harness.run(harness.reset())
-        harness.run(harness.start(topic, "reference"))
-        if topic == "st.hook":
-            harness.run(harness.signal("reference"))
-        harness.run(harness.drain())
-        references[topic] = harness.run(_read_job(harness.conn, harness.schema, "reference"))
-    return references[topic]
-
-
-class EngineCrashMachine(RuleBasedStateMachine):
-    """See the module docstring."""
-
-    dsn: str = ""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.h = _harness(self.dsn)
-        self.topic = ""
-        self.signalled = False
-        self.min_status = 0
-
-    @initialize(topic=st.sampled_from(GRAPHS))
-    def start(self, topic: str) -> None:
-        self.topic = topic
-        self.expected = _reference(self.h, topic)
-        self.h.run(self.h.reset())
-        self.h.run(self.h.start(topic, "subject"))
-
-    def _pick(self, ids: list[int], index: int) -> int | None:
-        return ids[index % len(ids)] if ids else None
-
-    @rule(index=st.integers(min_value=0, max_value=50), crash=st.booleans())
-    def deliver_engine(self, index: int, crash: bool) -> None:
-        row = self._pick(self.h.run(self.h.live("engine_streams")), index)
-        if row is not None:
-            self.h.run(self.h.deliver_engine(row, crash=crash))
-
-    @rule(index=st.integers(min_value=0, max_value=50), crash=st.booleans())
-    def deliver_worker(self, index: int, crash: bool) -> None:
-        row = self._pick(self.h.run(self.h.live("worker_streams")), index)
-        if row is not None:
-            self.h.run(self.h.deliver_worker(row, crash=crash))
-
-    @rule(index=st.integers(min_value=0, max_value=50))
-    def redeliver_a_processed_message(self, index: int) -> None:
-        recent = self.h.run(self.h.acked_engine())[-3:]  # recent ones are likeliest to find the job still running
-        row = self._pick(recent, index)
-        if row is not None:
-            self.h.run(self.h.duplicate(row))
-
-    @rule(index=st.integers(min_value=0, max_value=50))
-    def replay_a_processed_message_now(self, index: int) -> None:
-        row = self._pick(self.h.run(self.h.acked_engine())[-3:], index)
-        if row is not None:
-            copy = self.h.run(self.h.duplicate(row))
-            self.h.run(self.h.deliver_engine(copy))
-
-    @precondition(lambda self: self.topic == "st.hook" and not self.signalled)
-    @rule()
-    def send_signal(self) -> None:
-        self.signalled = True
-        self.h.run(self.h.signal("subject"))
-
-    @invariant()
-    def semaphore_never_below_zero(self) -> None:
-        if self.topic:
-            status, _ = self.h.run(_read_job(self.h.conn, self.h.schema, "subject"))
-            assert status >= 0
-
-    def teardown(self) -> None:
-        if not self.topic:
-            return
-        if self.topic == "st.hook" and not self.signalled:
-            self.h.run(self.h.signal("subject"))
-        self.h.run(self.h.drain())
-        status, data = self.h.run(_read_job(self.h.conn, self.h.schema, "subject"))
-        assert (status, data) == self.expected
-        schema = self.h.schema
-        parent_results = self.h.run(self.h.conn.fetchval(
-            f"SELECT count(DISTINCT message) FROM {schema}.engine_streams WHERE msg_type = 'result' AND jid = $1",
-            "subject"))
-        assert parent_results == (1 if self.topic == "st.await" else 0), "a child notifies its parent once"
-        ledgers = self.h.run(self.h.conn.fetch(
-            f"SELECT a.value FROM {schema}.jobs_attributes a JOIN {schema}.jobs j ON j.id = a.job_id"
-            f" WHERE j.key = $1 AND a.type = 'other'", job_key(APP, "subject")))
-        closed = [row["value"] for row in ledgers if GuidLedger(int(float(row["value"][2:]))).job_closed]
-        assert len(closed) == 1, "exactly one message closed the job and ran its completion tasks"
+    return EngineCrashMachine
 
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
-def test_engine_survives_crashes_duplicates_and_any_delivery_order(pg_dsn: str) -> None:
-    EngineCrashMachine.dsn = pg_dsn
+async def test_engine_survives_crashes_duplicates_and_any_delivery_order(pg_dsn: str) -> None:
     examples = int(os.environ.get("HOTMESH_STATEFUL_EXAMPLES", "100"))
-    test_case = EngineCrashMachine.TestCase
-    test_case.settings = settings(max_examples=examples, stateful_step_count=25, deadline=None,
-                                  suppress_health_check=list(HealthCheck))
-    test_case().runTest()
-
+    async with HotMesh.open(app_id=APP, dsn=pg_dsn, engine=False, settings=Settings(fidelity_seconds=1)) as mesh:
+        await mesh.deploy(YAML)
+        await mesh.activate("1")
+        runner = ScheduleRunner(mesh, [Worker("st.work", _callback)])
+        machine = machine_for(runner)
+        await trio.to_thread.run_sync(lambda: run_state_machine_as_test(
+            machine, settings=settings(max_examples=examples, stateful_step_count=25, deadline=None,
+                                       suppress_health_check=list(HealthCheck))))

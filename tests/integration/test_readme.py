@@ -37,3 +37,36 @@ def test_demo_command_runs_the_order_flow(pg_dsn: str) -> None:
     result = _run([sys.executable, "-m", "hotmesh_actors", "demo"], pg_dsn)
     assert result.returncode == 0, result.stderr
     assert '"status": "reserved"' in result.stdout and '"status": "backordered"' in result.stdout
+
+
+async def test_readme_sql_reads_a_job_by_field_name(pg_dsn: str) -> None:
+    """Both SQL queries of the README answer for a real order job: the document and HotMesh's rows."""
+    import trio
+
+    from hotmesh_actors import HotMesh, StreamMessage, Worker
+
+    async def check(msg: StreamMessage) -> dict[str, object]:
+        return {"data": {"availableQty": 7}}
+
+    async def reserve(msg: StreamMessage) -> dict[str, object]:
+        return {"data": {"reservationId": "res-1"}}
+
+    readme = (ROOT / "README.md").read_text()
+    queries = re.findall(r"```sql\n(.*?)```", readme, re.S)
+    assert len(queries) == 2
+    app_id = "orders"
+    workers = [Worker("inventory.check", check), Worker("inventory.reserve", reserve),
+               Worker("inventory.backorder.notify", reserve)]
+    async with HotMesh.open(app_id=app_id, dsn=pg_dsn, workers=workers) as mesh:
+        await mesh.deploy(str(ROOT / "graphs" / "order.yaml"))
+        await mesh.activate("1")
+        with trio.fail_after(30):
+            output = await mesh.pubsub("order.requested", {"itemId": "item-123", "requestedQty": 5}, timeout=20)
+        jid = output["metadata"]["jid"]
+        document = await mesh.db.fetch(queries[0].replace("<job id>", jid))
+        rows = await mesh.db.fetch(queries[1].replace("<job id>", jid))
+    [row] = document
+    assert row["status"] == 0 and row["available"] == "7"
+    fields = {(r["field"], r["dimension"]): r["value"] for r in rows}
+    assert fields[("checkInventory/output/data/availableQty", ",0,0")] == "/d7"
+    assert fields[("data/status", "")] == "reserved"

@@ -74,7 +74,7 @@ def compiled_conditions(value: object) -> CompiledConditions:
 class EngineSettings:
     """The engine knobs the pure core needs."""
 
-    fidelity_seconds: float = 5.0
+    fidelity_seconds: float = 0.0
     expire_default_s: float = 1.0
     max_cycles: int = 10_000
     signal_expire_s: float = 3600.0
