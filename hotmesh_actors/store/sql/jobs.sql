@@ -81,7 +81,7 @@ scrubbed AS (
     DELETE FROM {schema}.job_index WHERE $5 AND stats_key = $1 AND facet = $2)
 INSERT INTO {engine} (stream_name, msg_type, topic, message, priority)
 SELECT $3, 'webhook', $6,
-       jsonb_set(jsonb_set($4::jsonb, '{data,id}', to_jsonb(t.jid)), '{metadata,guid}',
+       jsonb_set(jsonb_set($4::jsonb, ARRAY['data', 'id'], to_jsonb(t.jid)), ARRAY['metadata', 'guid'],
                  to_jsonb('H' || substr(md5(gen_random_uuid()::text), 1, 22)))::text,
        5
 FROM targets AS t;
