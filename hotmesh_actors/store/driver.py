@@ -304,30 +304,40 @@ class Database:
             return
         thread_bridge = ThreadBridge()
         try:
+            # Connect before the call forwarder's nursery opens: a bad DSN then raises the bare
+            # DatabaseUnavailableError, not one wrapped in the nursery's ExceptionGroup.
+            pool = await cls._connect(dsn, pool_size, thread_bridge)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(thread_bridge.forward_calls)
                 try:
-                    async with cls._open_with(dsn, pool_size, thread_bridge) as db:
+                    async with cls._open_with(dsn, pool_size, thread_bridge, pool) as db:
                         yield db
                 finally:
                     nursery.cancel_scope.cancel()
         finally:
             thread_bridge.close()
 
-    @classmethod
-    @asynccontextmanager
-    async def _open_with(cls, dsn: str, pool_size: int, bridge: Bridge) -> AsyncIterator[Database]:
+    @staticmethod
+    async def _connect(dsn: str, pool_size: int, bridge: Bridge) -> asyncpg.Pool:
+        """Create the pool; a failure to connect raises DatabaseUnavailableError naming the redacted DSN."""
         async def create() -> asyncpg.Pool:
             return await asyncpg.create_pool(
                 dsn, min_size=1, max_size=pool_size, reset=_reset_nothing, statement_cache_size=512
             )
 
         try:
-            pool = await bridge.call(create)
+            return await bridge.call(create)
         except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as err:
             raise DatabaseUnavailableError(
                 f"cannot connect to Postgres at {redact_dsn(dsn)}: {_one_line(err)}"
             ) from err
+
+    @classmethod
+    @asynccontextmanager
+    async def _open_with(cls, dsn: str, pool_size: int, bridge: Bridge,
+                         pool: asyncpg.Pool | None = None) -> AsyncIterator[Database]:
+        if pool is None:
+            pool = await cls._connect(dsn, pool_size, bridge)
         db = cls(dsn, bridge, pool)
         try:
             yield db
@@ -425,6 +435,9 @@ class Listener:
         self._lost = trio.Event()
         self._reconnect_delay = reconnect_delay
         self._max_delay = max_delay
+        self._lock = trio.Lock()
+        """One LISTEN/UNLISTEN at a time: the connection refuses a second operation while one is in progress
+        (an actor starting and a `sub` at the same moment)."""
 
     def _dispatch(self, channel: str, payload: str | None) -> None:
         for callback in list(self._callbacks.get(channel, ())):
@@ -444,9 +457,11 @@ class Listener:
         """LISTEN on `channel` (once per channel) and call `callback` for each notification."""
         first = channel not in self._callbacks
         self._callbacks.setdefault(channel, []).append(callback)
-        if first and self._conn is not None:
-            conn = self._conn
-            await self._db.bridge.call(lambda: conn.add_listener(channel, self._on_notify))
+        if first:
+            async with self._lock:
+                if self._conn is not None:
+                    conn = self._conn
+                    await self._uncancelled(lambda: conn.add_listener(channel, self._on_notify))
 
     async def remove(self, channel: str, callback: NotifyCallback) -> None:
         """Stop calling `callback`; UNLISTEN when the channel has no callbacks left."""
@@ -455,9 +470,20 @@ class Listener:
             callbacks.remove(callback)
         if not callbacks and channel in self._callbacks:
             del self._callbacks[channel]
-            if self._conn is not None:
-                conn = self._conn
-                await self._db.bridge.call(lambda: conn.remove_listener(channel, self._on_notify))
+            async with self._lock:
+                if self._conn is not None:
+                    conn = self._conn
+                    await self._uncancelled(lambda: conn.remove_listener(channel, self._on_notify))
+
+    async def _uncancelled(self, command: Callable[[], Awaitable[None]]) -> None:
+        """Run a LISTEN/UNLISTEN to its end even if the caller is cancelled (an actor stopping mid-add).
+
+        Cancelling asyncpg mid-command leaves the shared connection with a reply it no longer expects, and
+        the next LISTEN on it then fails ("got result for unknown protocol state"). The command is short;
+        the timeout only bounds a connection that hangs (its loss is handled by the reconnect loop).
+        """
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            await self._db.bridge.call(command)
 
     async def _connect(self) -> None:
         dsn = self._db.dsn
@@ -470,7 +496,8 @@ class Listener:
             return conn
 
         self._lost = trio.Event()
-        self._conn = await self._db.bridge.call(connect)
+        async with self._lock:  # a channel added meanwhile is either in the list above or LISTENed after
+            self._conn = await self._db.bridge.call(connect)
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the LISTEN connection up; after a reconnect every channel gets a None payload."""
@@ -493,11 +520,14 @@ class Listener:
                 for channel in list(self._callbacks):
                     self._dispatch(channel, None)
         finally:
-            conn = self._conn
-            self._conn = None
-            if conn is not None:
-                with trio.CancelScope(shield=True), trio.move_on_after(5):
-                    await self._db.bridge.call(conn.close)
+            # Under the lock: a LISTEN still in flight (an actor starting as the mesh stops) ends before the
+            # connection closes under it; one that comes later finds no connection.
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                async with self._lock:
+                    conn = self._conn
+                    self._conn = None
+                    if conn is not None:
+                        await self._db.bridge.call(conn.close)
 
 
 def with_database(dsn: str, database: str) -> str:
