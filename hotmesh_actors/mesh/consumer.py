@@ -8,7 +8,8 @@ fallback poll. A handler's success is acked in ONE transaction with the statemen
 handler itself through a step (it returns `ACKED`), and only while the lease is still held. A handler that
 raises is retried per the message's RetryPolicy as a new delayed row, and dead-lettered (payload kept) when
 the policy is exhausted. A message delivered more often than the poison threshold is dead-lettered unseen.
-One task renews every in-flight lease, and hands back leases other consumers let go stale (the reaper).
+One task renews every in-flight lease, and hands back leases other consumers let go stale (the reaper); the
+loop hands them back at once when a stale lease is what it would wake for.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from hotmesh_actors.store.driver import Listener, RequirementFailed, Statement
 from hotmesh_actors.store.streams import ClaimedMessage, StreamStore
 
 log = logging.getLogger("hotmesh_actors.mesh.consumer")
+
+_RECHECK_S = 0.02
+"""How soon to claim again when work is due but could not be taken (held by another claim for a moment)."""
+
 
 class Acked(enum.Enum):
     """A handler's answer when it acked the message itself (through a step of the Stepper)."""
@@ -242,6 +247,15 @@ class StreamConsumer(Actor):
                     self._stream_changed = True  # there may be more
                     continue
                 due = await self.store.next_wake(self.stream_name, lease_s)
+                if due == 0.0:
+                    # Work is claimable by now, yet the claim left room: a dead consumer's lease went stale
+                    # (the claim skips leased rows), so hand it back now rather than poll until the reaper
+                    # runs; else it is a due row another claim holds for a moment, or a signal waiting
+                    # behind an older one: look again shortly, without spinning.
+                    if await self.store.reap(self.stream_name, lease_s):
+                        self._stream_changed = True
+                        continue
+                    due = _RECHECK_S
                 self._poll_at = trio.current_time() + min(self.settings.fallback_poll_s,
                                                           math.inf if due is None else due + 0.002)
             room = self.concurrency - self._in_flight

@@ -15,6 +15,7 @@ from hotmesh_actors.store.driver import Database
 from hotmesh_actors.store.migrations import migrate_app
 from hotmesh_actors.store.queries import app_schema, quote_ident
 from hotmesh_actors.store.streams import StreamKind, StreamStore
+from tests.integration.stream_history import keep_history, rows_sql
 from tests.integration.streamkit import outgoing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ async def _count(db: Database, sql: str) -> int:
 async def test_sigkilled_consumer_loses_nothing_and_effects_apply_once(db: Database, pg_dsn: str,
                                                                        app_id: str) -> None:
     await migrate_app(db, app_id)
+    await keep_history(db, app_id)  # acked rows are deleted: keep them to see which were redelivered
     schema = quote_ident(app_schema(app_id))
     await db.execute(f"CREATE TABLE {schema}.attempts (guid TEXT NOT NULL, at TIMESTAMPTZ DEFAULT now())")
     await db.execute(f"CREATE TABLE {schema}.effects (guid TEXT NOT NULL)")
@@ -69,11 +71,16 @@ async def test_sigkilled_consumer_loses_nothing_and_effects_apply_once(db: Datab
     effects = await _count(db, f"SELECT count(*) FROM {schema}.effects")
     distinct_effects = await _count(db, f"SELECT count(DISTINCT guid) FROM {schema}.effects")
     distinct_attempted = await _count(db, f"SELECT count(DISTINCT guid) FROM {schema}.attempts")
-    redelivered = await _count(
-        db, f"SELECT count(*) FROM {schema}.worker_streams WHERE delivery_count > 1")
+    history = rows_sql(app_id, "worker")
+    redelivered = await _count(db, f"SELECT count(*) FROM {history} AS r WHERE delivery_count > 1")
+    removed = await _count(db, f"SELECT count(*) FROM {history} AS r WHERE removed_at IS NOT NULL")
+    removed_guids = await _count(
+        db, f"SELECT count(DISTINCT message::jsonb #>> '{{metadata,guid}}') FROM {history} AS r "
+            "WHERE removed_at IS NOT NULL")
     # The effect commits with the ack or not at all: no duplicate, none lost (no unique key enforces it).
     assert effects == distinct_effects == total
     assert distinct_attempted == total
     assert redelivered > 0  # the victim's leased, unacked messages were reclaimed by the survivor
-    live = await _count(db, f"SELECT count(*) FROM {schema}.worker_streams WHERE expired_at IS NULL")
-    assert live == 0
+    # every message was acked (its row deleted) exactly once, none parked, none left
+    assert removed == removed_guids == total
+    assert await _count(db, f"SELECT count(*) FROM {schema}.worker_streams") == 0

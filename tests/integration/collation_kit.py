@@ -2,21 +2,38 @@
 
 They read and write the app's tables directly: re-delivering a message means inserting a copy of its
 stream row (same message JSON, same guid), exactly what a redelivery by a broker would look like.
+
+An acknowledged stream row is deleted (the lean step). A mesh opened with :func:`open_mesh` records the
+removed rows (tests/integration/stream_history.py), and then the row readers here (`stream_rows`, `row`,
+`is_acked`, `insert_copy`) see every row the app's streams ever held: the live ones, and the removed ones with
+`expired_at` set to the moment they were removed (as an acked row read before the lean step). A worker's
+reply is stepped by the engine in the worker's own process, never an engine row: `replies(mesh)` has them,
+and `insert_reply` re-delivers one through the engine stream.
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from hotmesh_actors.core.ledger import as_text
+from hotmesh_actors.core.messages import MessageType, StreamMessage, to_wire
 from hotmesh_actors.mesh.hotmesh import HotMesh
+from hotmesh_actors.mesh.stepper import Inbound, Result, Stepper
+from hotmesh_actors.mesh.worker import Worker
 from hotmesh_actors.settings import Settings
+from hotmesh_actors.store.driver import Database
+from hotmesh_actors.store.migrations import migrate_app
 from hotmesh_actors.store.queries import app_schema, quote_ident
+from hotmesh_actors.store.streams import StreamKind
+
+from .stream_history import has_history, keep_history, rows_sql
 
 
 def settings(**overrides: Any) -> Settings:
@@ -36,6 +53,97 @@ def schema(app_id: str) -> str:
     return quote_ident(app_schema(app_id))
 
 
+@attrs.frozen
+class Reply:
+    """A worker's reply as the engine's step received it in the worker's process, and what became of it."""
+
+    message: StreamMessage
+    result: Result
+    dead: bool
+    """The reply parked its request (an error reply for a failed or poison request)."""
+
+    @property
+    def wire(self) -> dict[str, Any]:
+        """The reply's wire form, as a stream row's `message` would hold it."""
+        wire: dict[str, Any] = json.loads(to_wire(self.message))
+        return wire
+
+
+@attrs.define
+class Replies:
+    """Every reply a mesh's workers handed to the engine's step of their own process, in order.
+
+    A reply no longer travels as an engine stream row when the process runs an engine (the lean step): the
+    worker runs the engine's step for it in place. Tests that replay a reply, or check that one arrived,
+    read it here; `Stepper.submit` is observed while the mesh is open (see `open_mesh`).
+    """
+
+    app_id: str
+    seen: list[Reply] = attrs.field(factory=list)
+
+    def of(self, jid: str, aid: str | None = None) -> list[Reply]:
+        """The replies for job `jid` (and activity `aid`), oldest first."""
+        return [reply for reply in self.seen if reply.message.metadata.jid == jid
+                and (aid is None or reply.message.metadata.aid == aid)]
+
+    @contextmanager
+    def observing(self) -> Iterator[None]:
+        """Record the worker replies stepped by any Stepper of this app while the block runs."""
+        original = Stepper.submit
+
+        async def submit(stepper: Stepper, inbound: Inbound, jid: str) -> Result:
+            result = await original(stepper, inbound, jid)
+            message, ack = inbound.message, inbound.ack
+            if (stepper.app_id == self.app_id and message is not None and message.type is MessageType.RESPONSE
+                    and ack is not None and ack.kind is StreamKind.WORKER):
+                self.seen.append(Reply(message=message, result=result, dead=ack.dead))
+            return result
+
+        Stepper.submit = submit  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            Stepper.submit = original  # type: ignore[method-assign]
+
+
+_REPLIES: dict[int, Replies] = {}
+
+
+def replies(mesh: HotMesh) -> Replies:
+    """The replies recorded for a mesh opened with `open_mesh`."""
+    return _REPLIES[id(mesh)]
+
+
+@asynccontextmanager
+async def open_mesh(app_id: str, dsn: str, workers: Sequence[Worker] = (), **overrides: Any) -> AsyncIterator[HotMesh]:
+    """A mesh with the fast test settings (`overrides` on top) whose stream tables keep their removed rows,
+    and whose worker replies are recorded (`replies(mesh)`), both from before it starts consuming."""
+    async with Database.open(dsn, pool_size=1) as db:
+        await migrate_app(db, app_id)
+        await keep_history(db, app_id)
+    recorded = Replies(app_id)
+    with recorded.observing():
+        async with HotMesh.open(app_id=app_id, dsn=dsn, workers=workers, settings=settings(**overrides)) as mesh:
+            _REPLIES[id(mesh)] = recorded
+            try:
+                yield mesh
+            finally:
+                del _REPLIES[id(mesh)]
+
+
+async def insert_reply(mesh: HotMesh, reply: Reply) -> int:
+    """Deliver a reply (again) the way a broker would: as an engine stream row holding its wire form."""
+    return await insert_message(mesh, "engine_streams", mesh.app_id, reply.wire, priority=reply.message.priority)
+
+
+async def _rows_source(mesh: HotMesh, table: str) -> str:
+    """What to read `table`'s rows from: its live rows and, when the app records them, its removed ones."""
+    kind = table.removesuffix("_streams")
+    if kind in ("engine", "worker") and await has_history(mesh.db, mesh.app_id):
+        return f"{rows_sql(mesh.app_id, kind)} AS r"
+    return f"{schema(mesh.app_id)}.{table}"
+
+
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "") -> None:
     """Poll `check` every 50 ms until it is true; fail (trio.TooSlowError) after `timeout` seconds."""
     try:
@@ -47,7 +155,8 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
 
 
 async def stream_rows(mesh: HotMesh, table: str, jid: str | None = None, **where: Any) -> list[dict[str, Any]]:
-    """Rows of `engine_streams` / `worker_streams` (optionally of one job), oldest first, as dicts."""
+    """Rows of `engine_streams` / `worker_streams` (optionally of one job), oldest first, as dicts; with the
+    removed ones when recorded (see the module docstring)."""
     clauses, args = [], []
     if jid is not None:
         args.append(jid)
@@ -55,7 +164,7 @@ async def stream_rows(mesh: HotMesh, table: str, jid: str | None = None, **where
     for column, value in where.items():
         args.append(value)
         clauses.append(f"{column} = ${len(args)}")
-    sql = f"SELECT * FROM {schema(mesh.app_id)}.{table}"
+    sql = f"SELECT * FROM {await _rows_source(mesh, table)}"
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)
     rows = await mesh.db.fetch(sql + " ORDER BY id", *args)
@@ -70,6 +179,7 @@ def message_of(row: dict[str, Any]) -> dict[str, Any]:
 async def insert_copy(mesh: HotMesh, table: str, row_id: int, *, message: str | None = None,
                       **columns: Any) -> int:
     """Insert a fresh, unreserved copy of stream row `row_id` (same message JSON unless given); its id.
+    The original may be live or (when recorded) removed.
 
     `columns` overrides further columns of the copy (e.g. `retry_attempt=5`, `delivery_count=5`).
     """
@@ -92,7 +202,7 @@ async def insert_copy(mesh: HotMesh, table: str, row_id: int, *, message: str | 
         else:
             select.append(column)
     sql = (f"INSERT INTO {schema(mesh.app_id)}.{table} ({', '.join(copied)}) "
-           f"SELECT {', '.join(select)} FROM {schema(mesh.app_id)}.{table} WHERE id = $1 RETURNING id")
+           f"SELECT {', '.join(select)} FROM {await _rows_source(mesh, table)} WHERE id = $1 RETURNING id")
     new_id: int = await mesh.db.fetchval(sql, *args)
     return new_id
 
@@ -111,12 +221,14 @@ async def insert_message(mesh: HotMesh, table: str, stream_name: str, message: d
 
 
 async def row(mesh: HotMesh, table: str, row_id: int) -> dict[str, Any]:
-    found = await mesh.db.fetchrow(f"SELECT * FROM {schema(mesh.app_id)}.{table} WHERE id = $1", row_id)
+    """Stream row `row_id`, live or (when recorded) removed; fails when there is none."""
+    found = await mesh.db.fetchrow(f"SELECT * FROM {await _rows_source(mesh, table)} WHERE id = $1", row_id)
     assert found is not None, f"{table} row {row_id} is missing"
     return dict(found)
 
 
 async def is_acked(mesh: HotMesh, table: str, row_id: int) -> bool:
+    """True once row `row_id` is no longer live: acked (removed) or dead-lettered."""
     return (await row(mesh, table, row_id))["expired_at"] is not None
 
 

@@ -4,11 +4,18 @@ Our engine runs claim → decide → write → publish → ack in ONE transactio
 of the collation protocol share a commit; the ledgers must still refuse every replayed message. A
 re-delivery is simulated the way a broker would produce it: a copy of the message's stream row (same JSON,
 same guid) inserted into the stream table.
+
+Acked stream rows are deleted (the lean step): the meshes here record removed rows (collation_kit.open_mesh),
+so a message can be followed to its ack and copied after it. A worker's reply is stepped by the engine in the
+worker's own process and never becomes an engine row: the replies are recorded as the engine received them,
+and a replayed reply is that message inserted into the engine stream (same JSON, same guid).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any
 
 import pytest
@@ -21,6 +28,7 @@ from hotmesh_actors.core.keys import quorum_channel
 from hotmesh_actors.core.ledger import was_interrupted
 from hotmesh_actors.core.messages import MessageMetadata, MessageType, StreamMessage
 from hotmesh_actors.errors import JobFailedError
+from hotmesh_actors.mesh.stepper import Result
 from hotmesh_actors.store.driver import Database
 from hotmesh_actors.store.migrations import migrate_app
 from hotmesh_actors.store.streams import Outgoing, StreamKind, StreamStore
@@ -99,7 +107,8 @@ class Gate:
 
 
 def _open(app_id: str, pg_dsn: str, workers: list[Worker], **settings: Any) -> Any:
-    return HotMesh.open(app_id=app_id, dsn=pg_dsn, workers=workers, settings=K.settings(**settings))
+    """A test mesh that records its removed stream rows, so acked messages can still be read."""
+    return K.open_mesh(app_id, pg_dsn, workers, **settings)
 
 
 async def _deploy(mesh: HotMesh, graphs: str) -> None:
@@ -111,10 +120,11 @@ async def _status_is(mesh: HotMesh, jid: str, value: int) -> bool:
     return await mesh.get_status(jid) == value
 
 
-async def _response_row(mesh: HotMesh, jid: str, aid: str) -> dict[str, Any]:
-    rows = await K.stream_rows(mesh, ENGINE, jid, msg_type="response", aid=aid)
-    assert len(rows) == 1, rows
-    return rows[0]
+def _reply(mesh: HotMesh, jid: str, aid: str) -> K.Reply:
+    """The one reply a worker gave for (job, activity); the engine stepped it in the worker's process."""
+    replies = K.replies(mesh).of(jid, aid)
+    assert len(replies) == 1, replies
+    return replies[0]
 
 
 # -- item 17 ------------------------------------------------------------------------------------------
@@ -162,7 +172,8 @@ async def test_item_17_redelivered_transition_has_no_effect(pg_dsn: str, app_id:
 
 
 async def _has_response(mesh: HotMesh, jid: str) -> bool:
-    return bool(await K.stream_rows(mesh, ENGINE, jid, msg_type="response"))
+    """A worker's reply for the job reached the engine and its step committed."""
+    return any(reply.result is Result.DONE for reply in K.replies(mesh).of(jid))
 
 
 async def _attribute_is(mesh: HotMesh, jid: str, key: tuple[str, str], value: str) -> bool:
@@ -270,13 +281,13 @@ async def test_item_18_redelivered_response_has_no_effect(pg_dsn: str, app_id: s
         jid = await mesh.pub("x.test", {"a": 1})
         await K.wait_until(lambda: _attribute_is(mesh, jid, ("a1/output/metadata/as", ",0,0"),
                                                  "/d1100000000001"), what="a1 leg 2 done")
-        response = await _response_row(mesh, jid, "a1")
-        assert response["expired_at"] is not None
+        response = _reply(mesh, jid, "a1")
+        assert response.result is Result.DONE  # the reply was applied, with the ack of its request
         before = await K.attributes(mesh, jid)
         assert await mesh.get_status(jid) == 1
         engine_rows = len(await K.stream_rows(mesh, ENGINE, jid))
 
-        copies = [await K.insert_copy(mesh, ENGINE, response["id"]) for _ in range(2)]
+        copies = [await K.insert_reply(mesh, response) for _ in range(2)]
         for copy in copies:
             await K.wait_until(lambda copy=copy: K.is_acked(mesh, ENGINE, copy), what="the copy is acked")
         assert await mesh.get_status(jid) == 1, "a replayed response applied its semaphore delta again"
@@ -434,8 +445,10 @@ async def test_item_19_response_before_leg1_is_retried_not_dropped(pg_dsn: str, 
         await K.wait_until(lambda: _no_live_rows(mesh, ENGINE, jid), what="no live engine rows are left")
 
 
-async def test_item_19_early_response_being_re_offered_does_not_kill_the_engine(pg_dsn: str,
-                                                                               app_id: str) -> None:
+async def test_item_19_early_response_being_re_offered_does_not_kill_the_engine(
+    pg_dsn: str, app_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="hotmesh_actors")
     gate = Gate(blocking=True)
     async with _open(app_id, pg_dsn, [Worker("x.first", gate)], engine_concurrency=4) as mesh:
         await _deploy(mesh, TWO_WORKERS)
@@ -458,7 +471,12 @@ async def test_item_19_early_response_being_re_offered_does_not_kill_the_engine(
             return await re_offers() >= 12
 
         await K.wait_until(offered_often, timeout=20, what="the early response is re-offered again and again")
-        assert mesh.engine is not None and mesh.engine.stats.failed_transactions == 0
+        # every re-offer was a clean step (ack and re-publish committed together): none failed or was retried
+        # by the Stepper, no lease was lost, nothing was parked
+        assert mesh.engine is not None and not mesh.engine.stopping
+        assert (mesh.engine.stats.lost_leases, mesh.engine.stats.dead_lettered) == (0, 0)
+        troubles = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert troubles == [], troubles
         gate.release.set()
         await K.wait_until(lambda: _status_is(mesh, jid, 0), what="the job completes")
 
@@ -480,20 +498,30 @@ async def test_item_20_closing_response_replay_runs_completion_once(pg_dsn: str,
         waiter: list[str | None] = []
         await mesh.sub(f"x.done.{jid}", lambda _topic, output: subscribed.append(output))
         await mesh.psub("x.done.*", lambda topic, _output: patterned.append(topic))
+        # the job's own waiter (pubsub) is told by a NOTIFY on this mesh's channel, or, since the job
+        # completes in this process, in memory after the commit: count both
         await mesh.listener.add(quorum_channel(app_id, mesh.guid), lambda _c, payload: waiter.append(payload))
+        deliver = mesh.stepper.on_completed
+        assert deliver is not None
+
+        def delivered(job_id: str, job_output: Any) -> None:
+            waiter.append(job_id)
+            deliver(job_id, job_output)
+
+        mesh.stepper.on_completed = delivered
         output = await mesh.pubsub("x.test", {}, job_id=jid, timeout=10)
         assert output["data"] == {"y": 7}
         await K.wait_until(lambda: _true(len(subscribed) == 1 and len(patterned) == 1 and len(waiter) == 1),
                            what="one notification per subscriber")
         closed = await K.job_row(mesh, jid)
         assert closed["status"] == 0 and closed["expired_at"] is not None
-        response = await _response_row(mesh, jid, "a1")
-        guid = K.message_of(response)["metadata"]["guid"]
+        response = _reply(mesh, jid, "a1")
+        guid = response.message.metadata.guid
         assert await K.guid_ledger(mesh, jid, guid) == "000111100000001"
         before = await K.attributes(mesh, jid)
 
         await trio.sleep(0.2)  # let now() move on, so a second completion would push expired_at
-        copy = await K.insert_copy(mesh, ENGINE, response["id"])
+        copy = await K.insert_reply(mesh, response)
         await K.wait_until(lambda: K.is_acked(mesh, ENGINE, copy), what="the replayed closing response is acked")
         await _flush_notifications(mesh)
         assert (len(subscribed), len(patterned), len(waiter)) == (1, 1, 1), "completion tasks ran twice"
@@ -513,11 +541,11 @@ async def test_item_20_replayed_closing_response_of_a_child_notifies_the_parent_
         await K.wait_until(lambda: _has_activity(mesh, jid, "h1"), what="the parent waits at h1")
         [child] = await _children(mesh, jid)
         child_jid = child["key"].rsplit(":", 1)[1]
-        closing = await _response_row(mesh, child_jid, "c1")
+        closing = _reply(mesh, child_jid, "c1")
         child_before = await K.job_row(mesh, child_jid)
         parent_before = await K.attributes(mesh, jid)
         await trio.sleep(0.2)
-        copy = await K.insert_copy(mesh, ENGINE, closing["id"])
+        copy = await K.insert_reply(mesh, closing)
         await K.wait_until(lambda: K.is_acked(mesh, ENGINE, copy), what="the replayed child response is acked")
         assert len(await K.stream_rows(mesh, ENGINE, jid, msg_type="result")) == 1, "the parent was notified twice"
         child_after = await K.job_row(mesh, child_jid)
@@ -559,14 +587,15 @@ async def test_item_21_ledger_digits_for_a_worker_that_does_not_close_the_job(pg
         await K.wait_until(lambda: _response_acked(mesh, jid, "a1"), what="a1's response is processed")
         assert await K.activity_ledger(mesh, jid, "t1") == "101100000000001"
         assert await K.activity_ledger(mesh, jid, "a1") == "001100000000001"
-        guid = K.message_of(await _response_row(mesh, jid, "a1"))["metadata"]["guid"]
+        guid = _reply(mesh, jid, "a1").message.metadata.guid
         assert await K.guid_ledger(mesh, jid, guid) == "000011000000001"
         assert await mesh.get_status(jid) == 1
 
 
 async def _response_acked(mesh: HotMesh, jid: str, aid: str) -> bool:
-    rows = await K.stream_rows(mesh, ENGINE, jid, msg_type="response", aid=aid)
-    return bool(rows) and all(r["expired_at"] is not None for r in rows)
+    """The worker's reply for (job, activity) was stepped by the engine and its step committed."""
+    replies = K.replies(mesh).of(jid, aid)
+    return bool(replies) and all(reply.result is Result.DONE for reply in replies)
 
 
 async def test_item_21_ledger_digits_for_a_worker_that_closes_the_job(pg_dsn: str, app_id: str) -> None:
@@ -576,7 +605,7 @@ async def test_item_21_ledger_digits_for_a_worker_that_closes_the_job(pg_dsn: st
         jid = output["metadata"]["jid"]
         assert await K.activity_ledger(mesh, jid, "t1") == "101100000000001"
         assert await K.activity_ledger(mesh, jid, "a1") == "201100000000001"
-        guid = K.message_of(await _response_row(mesh, jid, "a1"))["metadata"]["guid"]
+        guid = _reply(mesh, jid, "a1").message.metadata.guid
         ledger = await K.guid_ledger(mesh, jid, guid)
         assert ledger == "000111100000001"
         assert (ledger[3], ledger[6]) == ("1", "1")  # positions 4 (job closed) and 7 (completion done)
@@ -624,24 +653,30 @@ async def test_item_22_insert_notifies_once_per_stream_and_scout_notifies_due_wo
         await drain()
 
         for kind, store in stores.items():
-            # one INSERT: three rows for s1, one for s2, one delayed row for s3
+            # one INSERT: three rows for s1, one for s2, one delayed row for s3 (its consumers are told when
+            # it falls due, so they need not poll for it)
+            published_at = time.time()
             batch = [message("s1", 1), message("s1", 2), message("s1", 3), message("s2", 1),
                      attrs_delay(message("s3", 1), 60)]
             await store.publish(batch)
             table = "engine" if kind is StreamKind.ENGINE else "worker"
-            assert await drain() == [
+            got = await drain()
+            due = got[-1][1].pop("due", None) if got else None
+            assert got == [
                 (kind.channel("s1"), {"stream_name": "s1", "table_type": table}),
                 (kind.channel("s2"), {"stream_name": "s2", "table_type": table}),
+                (kind.channel("s3"), {"stream_name": "s3", "table_type": table}),
             ]
+            assert due is not None and published_at + 59 < due < time.time() + 61
             await store.publish([message(long_name, 1)])
             assert len(kind.channel(long_name)) == 63
             assert await drain() == [(kind.channel(long_name), {"stream_name": long_name, "table_type": table})]
-            await store.claim(long_name, "c1", batch_size=10, lease_s=30)
+            await store.claim(long_name, "c1", batch_size=10)
 
         schema = K.schema(app_id)
         for store in stores.values():  # lease everything visible: fresh reservations are not orphaned
             for stream in ("s1", "s2"):
-                assert await store.claim(stream, "c1", batch_size=10, lease_s=30)
+                assert await store.claim(stream, "c1", batch_size=10)
         await db.fetchval(f"SELECT {schema}.notify_visible_messages()")
         assert await drain() == []
 
@@ -688,7 +723,7 @@ PURGE_GRAPH = """
 """
 
 
-async def test_item_23_interrupt_expires_queued_reserved_and_delayed_rows(pg_dsn: str, app_id: str) -> None:
+async def test_item_23_interrupt_removes_queued_reserved_and_delayed_rows(pg_dsn: str, app_id: str) -> None:
     gate = Gate(blocking=True)
     async with _open(app_id, pg_dsn, [Worker("x.block", gate)]) as mesh:
         await _deploy(mesh, PURGE_GRAPH)
@@ -706,12 +741,14 @@ async def test_item_23_interrupt_expires_queued_reserved_and_delayed_rows(pg_dsn
         assert was_interrupted(await mesh.get_status(jid))
         for table in (ENGINE, WORKER):
             rows = await K.stream_rows(mesh, table, jid)
-            assert rows and all(r["expired_at"] is not None for r in rows), (table, rows)
+            assert rows and all(r["removed_at"] is not None for r in rows), (table, rows)  # purged: deleted
             assert all(r["dead_lettered_at"] is None for r in rows)
 
         gate.release.set()  # the in-flight callback finishes: its reply must not reach the engine
         [actor] = mesh.workers
         await K.wait_until(lambda: _true(actor.stats.lost_leases == 1), what="the reply is refused (lease gone)")
+        [refused] = K.replies(mesh).of(jid)  # the reply reached the step, which found the request purged
+        assert refused.result is Result.LOST
         assert await K.stream_rows(mesh, ENGINE, jid, msg_type="response") == []
         assert was_interrupted(await mesh.get_status(jid))
         assert len(gate.calls) == 1
@@ -767,7 +804,9 @@ async def test_item_24_poison_message_is_dead_lettered_and_the_engine_gets_an_er
         assert gate.calls == [K.message_of(await K.row(mesh, WORKER, healthy_row))["metadata"]["guid"]]
 
         await K.wait_until(lambda: _response_acked(mesh, poisoned, "a1"), what="the engine got an error reply")
-        reply = K.message_of(await _response_row(mesh, poisoned, "a1"))
+        error_reply = _reply(mesh, poisoned, "a1")
+        assert error_reply.dead  # the reply parked its request (dead-lettered, in the step's transaction)
+        reply = error_reply.wire
         assert reply["status"] == "error" and reply["code"] == 999
         state = await mesh.get_state("x.test", poisoned)
         error = json.loads(state["metadata"]["err"])
@@ -788,5 +827,5 @@ async def test_item_24_retry_attempt_at_threshold_is_dead_lettered(pg_dsn: str, 
         await K.wait_until(lambda: _response_acked(mesh, jid, "a1"), what="the engine got a reply")
         assert gate.calls == [], "the callback ran for a message past the poison threshold"
         assert (await K.row(mesh, WORKER, row_id))["dead_lettered_at"] is not None
-        reply = K.message_of(await _response_row(mesh, jid, "a1"))
+        reply = _reply(mesh, jid, "a1").wire
         assert reply["status"] == "error"
