@@ -23,6 +23,13 @@ from hotmesh_actors.store.streams import StreamKind, StreamStore
 
 PENDING = "$pending::"
 """A signal stored in the registry before its hook registered (SPEC §2.8)."""
+ROUTE_ATTEMPTS = 10
+"""Times a signal is routed again when a registration committed under the routing statement (see
+`JobStore.route_signal`); each retry follows a commit, so more than one or two mean something is wrong."""
+
+
+class SignalRouteError(RuntimeError):
+    """A signal could be neither routed nor stored (its message is not acked, and is delivered again)."""
 
 
 class JobStore:
@@ -55,9 +62,17 @@ class JobStore:
 
     # -- statements for a step's effects ---------------------------------------------------------------
 
-    def register_signal_statement(self, key: str, target: str, expire_s: float) -> Statement:
-        """Register a hook's key; re-publish a signal that was waiting for it (SPEC §2.8)."""
-        return Statement(self.sql("register_signal"), (key, target, float(expire_s), self.app_id), "execute")
+    def register_signal_statements(self, key: str, target: str, expire_s: float) -> list[Statement]:
+        """Register a hook's key; re-publish a signal that was waiting for it (SPEC §2.8).
+
+        The same statement twice, in the step's transaction: a signal stored while the first run waited on
+        its registry row is invisible to that run's snapshot (READ COMMITTED), which then leaves it alone;
+        the second run sees it and re-publishes it. Without the second run that signal would be lost (the
+        registration would overwrite it, or never be written). When the first run registered, the second
+        finds nothing to change.
+        """
+        statement = Statement(self.sql("register_signal"), (key, target, float(expire_s), self.app_id), "execute")
+        return [statement, statement]
 
     def delete_signal_statement(self, key: str) -> Statement:
         return Statement(self.sql("delete_signal"), (key,), "execute")
@@ -84,10 +99,24 @@ class JobStore:
     # -- signals arriving -------------------------------------------------------------------------------
 
     async def route_signal(self, key: str, message: StreamMessage, pending_ttl_s: float) -> str | None:
-        """Where a signal goes (`aid::dad::gid::jid`), or None when it was stored to wait for its hook."""
-        row = await self.db.fetchrow(self.sql("signal_route"), key, PENDING + to_wire(message), pending_ttl_s)
-        registration = None if row is None else row["registration"]
-        return registration if isinstance(registration, str) else None
+        """Where a signal goes (`aid::dad::gid::jid`), or None when it was stored to wait for its hook.
+
+        A registration that commits while the routing statement waits on its registry row is invisible to
+        that statement's snapshot, which then neither routes nor stores the signal; the statement runs again
+        (a fresh snapshot sees the registration). Acking the signal as "stored" then would lose it.
+        """
+        sql = self.sql("signal_route")
+        pending = PENDING + to_wire(message)
+        for _ in range(ROUTE_ATTEMPTS):
+            row = await self.db.fetchrow(sql, key, pending, pending_ttl_s)
+            if row is None:
+                break
+            registration = row["registration"]
+            if isinstance(registration, str):
+                return registration
+            if row["stored"]:
+                return None
+        raise SignalRouteError(f"signal {key!r} could be neither routed nor stored; left for redelivery")
 
     # -- whole jobs ---------------------------------------------------------------------------------------
 
@@ -126,4 +155,4 @@ def pending_ttl(message: StreamMessage, default_s: float) -> float:
         return default_s
 
 
-__all__ = ["PENDING", "JobStore", "job_from_row", "pending_ttl"]
+__all__ = ["PENDING", "ROUTE_ATTEMPTS", "JobStore", "SignalRouteError", "job_from_row", "pending_ttl"]

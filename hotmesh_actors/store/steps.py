@@ -182,7 +182,7 @@ def add_effects(write: StepWrite, effects: Sequence[Effect], jobs: JobStore, *, 
             if effect.channel != skip_channel:
                 write.notifies.append((effect.channel, effect.payload))
         elif isinstance(effect, RegisterSignal):
-            write.after.append(jobs.register_signal_statement(effect.key, effect.target, effect.expire_s))
+            write.after.extend(jobs.register_signal_statements(effect.key, effect.target, effect.expire_s))
         elif isinstance(effect, DeleteSignal):
             write.after.append(jobs.delete_signal_statement(effect.key))
         elif isinstance(effect, DisarmTimer):
@@ -245,7 +245,7 @@ class StepScript:
         ju: list[list[Any]] = [[] for _ in range(7)]
         ji: list[list[Any]] = [[] for _ in range(9)]
         ak: list[list[Any]] = [[] for _ in range(5)]
-        ix: list[list[Any]] = [[] for _ in range(4)]
+        ix: list[list[Any]] = [[] for _ in range(5)]
         pe: list[list[Any]] = [[] for _ in range(17)]
         pw: list[list[Any]] = [[] for _ in range(17)]
         nt: list[list[Any]] = [[] for _ in range(3)]
@@ -261,7 +261,8 @@ class StepScript:
                                               i.expire_s, write.ack_on_conflict), strict=True):
                     column.append(value)
                 for stats_key, facet in i.index_entries:
-                    for column, value in zip(ix, (i.key, stats_key, facet, i.key.split(":", 3)[3]), strict=True):
+                    for column, value in zip(ix, (item, i.key, stats_key, facet, i.key.split(":", 3)[3]),
+                                             strict=True):
                         column.append(value)
             for ack in write.acks:
                 for column, value in zip(ak, (item, ack.id, ack.owner, ack.kind is StreamKind.ENGINE, ack.dead),

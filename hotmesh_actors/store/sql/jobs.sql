@@ -20,6 +20,10 @@ SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p);
 -- A hook registers its signal key $1 → target $2 for $3 seconds. A signal that arrived first (stored as
 -- `$pending::<message>`) is re-published to the engine stream ($4) in the same statement, keyed for
 -- in-order delivery by the registry key, to be routed to this registration (SPEC §2.8).
+-- A pending signal this statement's snapshot could not see (stored by a route that committed while this
+-- statement waited on its row) is never overwritten: the upsert then does nothing, and the step runs this
+-- statement a second time in its transaction (store/jobs.py `register_signal_statements`), whose fresh
+-- snapshot sees the signal and re-publishes it. When the first run registered, the second changes nothing.
 WITH earlier AS (
     SELECT value FROM {schema}.signal_registry
     WHERE key = $1 AND (expiry IS NULL OR expiry > now())
@@ -28,6 +32,9 @@ registered AS (
     INSERT INTO {schema}.signal_registry AS s (key, value, expiry)
     VALUES ($1, $2, now() + make_interval(secs => $3))
     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expiry = EXCLUDED.expiry
+        WHERE (left(s.value, 10) <> '$pending::' OR (s.expiry IS NOT NULL AND s.expiry <= now())
+               OR s.value IN (SELECT value FROM earlier))
+          AND (s.value, s.expiry) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.expiry)
     RETURNING 1)
 INSERT INTO {engine} (stream_name, msg_type, topic, message, priority)
 SELECT $4, 'webhook', $1, substr(e.value, 11), 5
@@ -37,7 +44,9 @@ WHERE left(e.value, 10) = '$pending::';
 -- name: signal_route
 -- Where a signal with registry key $1 goes: the live registration's value, locked for this transaction; if
 -- none, the signal ($2: `$pending::<message>`) is stored for $3 seconds until a hook registers. Returns the
--- registration, or NULL when the signal was stored.
+-- registration, or NULL with `stored` 1 when the signal was stored. NULL with `stored` 0 means neither: a
+-- registration committed while this statement waited on its row (this snapshot did not see it), so the
+-- caller routes again (store/jobs.py `route_signal`).
 WITH live AS (
     SELECT value FROM {schema}.signal_registry
     WHERE key = $1 AND (expiry IS NULL OR expiry > now()) AND left(value, 10) <> '$pending::'

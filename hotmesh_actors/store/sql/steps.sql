@@ -38,17 +38,25 @@ problems AS MATERIALIZED (
 checked AS MATERIALIZED (
     SELECT t.item FROM (SELECT item FROM ju UNION SELECT item FROM ji UNION SELECT item FROM ak) AS t
     WHERE NOT EXISTS (SELECT 1 FROM problems AS p WHERE p.item = t.item)),
+-- Of the batch's new jobs with one key (two `pub`s racing with one job id), only the first may insert: the
+-- others are duplicates even if it does insert (matching the inserted rows by key alone would call them all
+-- inserted, and commit each one's effects).
+first_insert AS MATERIALIZED (
+    SELECT DISTINCT ON (i.key) i.item, i.key FROM ji AS i WHERE i.item IN (SELECT item FROM checked)
+    ORDER BY i.key, i.item),
 inserted AS (
     INSERT INTO {jobs} (key, entity, origin_id, parent_id, status, state, expired_at)
     SELECT i.key, i.entity, i.origin_id, i.parent_id, i.status, i.state::jsonb,
            CASE WHEN i.expire IS NULL OR i.expire <= 0 THEN NULL ELSE now() + make_interval(secs => i.expire) END
-    FROM ji AS i WHERE i.item IN (SELECT item FROM checked)
+    FROM ji AS i WHERE i.item IN (SELECT item FROM first_insert)
     ORDER BY i.key
     ON CONFLICT (key) DO NOTHING
     RETURNING id, key),
 duplicates AS MATERIALIZED (
     SELECT i.item, i.ack_on_conflict FROM ji AS i
-    WHERE i.item IN (SELECT item FROM checked) AND NOT EXISTS (SELECT 1 FROM inserted AS n WHERE n.key = i.key)),
+    WHERE i.item IN (SELECT item FROM checked)
+      AND NOT EXISTS (SELECT 1 FROM inserted AS n JOIN first_insert AS f ON f.key = n.key
+                      WHERE f.item = i.item)),
 valid AS MATERIALIZED (
     SELECT c.item FROM checked AS c WHERE NOT EXISTS (SELECT 1 FROM duplicates AS d WHERE d.item = c.item)),
 acking AS MATERIALIZED (
@@ -87,7 +95,9 @@ parked_worker AS (
 indexed AS (
     INSERT INTO {job_index} (stats_key, facet, job_id, jid)
     SELECT x.stats_key, x.facet, n.id, x.jid
-    FROM unnest($22::text[], $23::text[], $24::text[], $25::text[]) AS x(key, stats_key, facet, jid)
+    FROM unnest($22::int[], $23::text[], $24::text[], $25::text[], $26::text[])
+         AS x(item, key, stats_key, facet, jid)
+    JOIN first_insert AS f ON f.item = x.item
     JOIN inserted AS n ON n.key = x.key
     ON CONFLICT DO NOTHING
     RETURNING 1),
@@ -100,9 +110,9 @@ published_engine AS (
            p.max_interval, p.initial_interval, p.retry_attempt,
            CASE WHEN p.reserved_by IS NULL THEN NULL ELSE now() END, p.reserved_by,
            CASE WHEN p.reserved_by IS NULL THEN 0 ELSE 1 END
-    FROM unnest($26::int[], $27::text[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
-                $33::text[], $34::text[], $35::int[], $36::float8[], $37::int[], $38::numeric[], $39::int[],
-                $40::numeric[], $41::int[], $42::text[])
+    FROM unnest($27::int[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[], $33::text[],
+                $34::text[], $35::text[], $36::int[], $37::float8[], $38::int[], $39::numeric[], $40::int[],
+                $41::numeric[], $42::int[], $43::text[])
          AS p(item, stream_name, jid, aid, dad, msg_type, topic, workflow_name, message, priority, delay_s,
               max_attempts, coefficient, max_interval, initial_interval, retry_attempt, reserved_by)
     WHERE p.item IN (SELECT item FROM valid)
@@ -116,19 +126,20 @@ published_worker AS (
            p.max_interval, p.initial_interval, p.retry_attempt,
            CASE WHEN p.reserved_by IS NULL THEN NULL ELSE now() END, p.reserved_by,
            CASE WHEN p.reserved_by IS NULL THEN 0 ELSE 1 END
-    FROM unnest($43::int[], $44::text[], $45::text[], $46::text[], $47::text[], $48::text[], $49::text[],
-                $50::text[], $51::text[], $52::int[], $53::float8[], $54::int[], $55::numeric[], $56::int[],
-                $57::numeric[], $58::int[], $59::text[])
+    FROM unnest($44::int[], $45::text[], $46::text[], $47::text[], $48::text[], $49::text[], $50::text[],
+                $51::text[], $52::text[], $53::int[], $54::float8[], $55::int[], $56::numeric[], $57::int[],
+                $58::numeric[], $59::int[], $60::text[])
          AS p(item, stream_name, jid, aid, dad, msg_type, topic, workflow_name, message, priority, delay_s,
               max_attempts, coefficient, max_interval, initial_interval, retry_attempt, reserved_by)
     WHERE p.item IN (SELECT item FROM valid)
     RETURNING id, jid, aid, dad, reserved_by),
 notified AS (
     SELECT pg_notify(n.channel, n.payload)
-    FROM unnest($60::int[], $61::text[], $62::text[]) AS n(item, channel, payload)
+    FROM unnest($61::int[], $62::text[], $63::text[]) AS n(item, channel, payload)
     WHERE n.item IN (SELECT item FROM valid))
 SELECT 'valid' AS kind, v.item, (SELECT u.rev FROM updated AS u WHERE u.item = v.item) AS rev,
-       (SELECT n.id::text FROM inserted AS n JOIN ji AS i ON i.key = n.key WHERE i.item = v.item) AS job_id,
+       (SELECT n.id::text FROM inserted AS n JOIN first_insert AS f ON f.key = n.key WHERE f.item = v.item)
+           AS job_id,
        NULL::bigint AS id, NULL::text AS jid, NULL::text AS aid, NULL::text AS dad
 FROM valid AS v
 UNION ALL
