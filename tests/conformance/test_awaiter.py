@@ -10,7 +10,7 @@ from __future__ import annotations
 import trio
 
 from tests.integration.activities_kit import app_yaml, stream_rows
-from tests.integration.conformance_kit import deploy_and_activate, open_mesh, wait_status
+from tests.integration.conformance_kit import deploy_and_activate, keep_stream_history, open_mesh, wait_status
 
 AWAITER_GRAPHS = """
 - subscribes: parent.start
@@ -135,6 +135,7 @@ async def test_detached_child_never_reports_back(pg_dsn: str, app_id: str) -> No
     """HotMesh's `px` (detached) child: when it completes, no result is sent to the parent's await
     activity, so the parent (already complete) is left untouched and no message is dead-lettered."""
     async with open_mesh(app_id, pg_dsn) as mesh:
+        await keep_stream_history(mesh)  # the {job_id} reply is deleted once consumed: keep it to count it
         await deploy_and_activate(mesh, app_yaml(app_id, AWAITER_GRAPHS), "1")
         job = await mesh.pubsub("parent.start", {"wait_flag": False, "linger": 1}, timeout=20)
         child_id = job["data"]["child_job_id"]
@@ -143,6 +144,7 @@ async def test_detached_child_never_reports_back(pg_dsn: str, app_id: str) -> No
         assert parent["metadata"]["js"] == 0
         assert "child_answer" not in parent["data"]
         rows = await stream_rows(mesh, "engine", "jid = $1 AND (msg_type = 'result' OR dead_lettered_at IS NOT NULL)",
-                                 job["metadata"]["jid"])
+                                 job["metadata"]["jid"], removed=True)
         assert [row["msg_type"] for row in rows] == ["result"]  # only the immediate {job_id} confirmation
         assert all(row["dead_lettered_at"] is None for row in rows)
+        assert all(row["removed_at"] is not None for row in rows)  # consumed (acked), none left pending

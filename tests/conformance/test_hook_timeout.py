@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from tests.integration.activities_kit import Recorder, app_yaml, registry, stream_rows
-from tests.integration.conformance_kit import deploy_and_activate, open_mesh, wait_until
+from tests.integration.conformance_kit import deploy_and_activate, keep_stream_history, open_mesh, wait_until
 
 JSON = Any
 
@@ -153,7 +153,9 @@ async def _registered(mesh: Any, topic: str, jid: str) -> None:
 
 
 async def _timers(mesh: Any, jid: str) -> list[Any]:
-    return await stream_rows(mesh, "engine", "jid = $1 AND msg_type = 'timehook'", jid)
+    """The job's timer rows, live and removed (a timer that fired and was consumed, or was disarmed, is
+    deleted: `removed_at` says when; the test installed `keep_stream_history` before the traffic)."""
+    return await stream_rows(mesh, "engine", "jid = $1 AND msg_type = 'timehook'", jid, removed=True)
 
 
 async def _run(mesh: Any, publishes: str, jid: str) -> Recorder:
@@ -164,8 +166,10 @@ async def _run(mesh: Any, publishes: str, jid: str) -> Recorder:
 
 async def test_signal_before_the_timeout_wins_and_disarms_the_timer(pg_dsn: str, app_id: str) -> None:
     """HotMesh 'completes with signal data when signal arrives before timeout': the job's data holds the
-    signal's values, and the timer it armed is expired rather than left to fire."""
+    signal's values, and the timer it armed is disarmed (its row removed, undelivered, long before its due
+    time) rather than left to fire."""
     async with open_mesh(app_id, pg_dsn) as mesh:
+        await keep_stream_history(mesh)
         await deploy_and_activate(mesh, app_yaml(app_id, GRAPHS), "1")
         seen = await _run(mesh, "gate.static.done", "sig-first")
         await mesh.pub("gate.static", {"job_id": "sig-first", "seconds": 30})
@@ -175,7 +179,8 @@ async def test_signal_before_the_timeout_wins_and_disarms_the_timer(pg_dsn: str,
         assert output["data"]["signaled"] is True
         assert output["data"]["note"] == "signal-arrived"
         timers = await _timers(mesh, "sig-first")
-        assert len(timers) == 1 and timers[0]["expired_at"] is not None and timers[0]["due_in_s"] > 20
+        assert len(timers) == 1 and timers[0]["removed_at"] is not None and timers[0]["due_in_s"] > 20
+        assert timers[0]["reserved_at"] is None and timers[0]["dead_lettered_at"] is None  # never delivered
 
 
 async def test_timeout_fires_when_no_signal_comes(pg_dsn: str, app_id: str) -> None:
@@ -195,6 +200,7 @@ async def test_exactly_one_path_completes_when_signal_and_timer_are_close(pg_dsn
     a 1 s timer is due wins, and after the timer's due time has long passed the job has still published
     its completion exactly once."""
     async with open_mesh(app_id, pg_dsn) as mesh:
+        await keep_stream_history(mesh)
         await deploy_and_activate(mesh, app_yaml(app_id, GRAPHS), "1")
         seen = await _run(mesh, "gate.static.done", "race")
         await mesh.pub("gate.static", {"job_id": "race", "seconds": 1})
@@ -204,9 +210,9 @@ async def test_exactly_one_path_completes_when_signal_and_timer_are_close(pg_dsn
         timers = await _timers(mesh, "race")
         assert len(timers) == 1
 
-        async def timer_settled() -> bool:  # fired-and-refused or disarmed: either way no longer pending
+        async def timer_settled() -> bool:  # fired-and-refused or disarmed: either way its row is removed
             rows = await _timers(mesh, "race")
-            return rows[0]["expired_at"] is not None
+            return rows[0]["removed_at"] is not None
 
         await wait_until(timer_settled, timeout=BOUND_S, what="the timer row to be settled")
         await trio.sleep(2.5)  # past the due time plus fidelity: a second completion would have arrived
@@ -221,6 +227,7 @@ async def test_dynamic_sleep_resolving_to_null_is_a_web_hook_only(pg_dsn: str, a
     """HotMesh 'completes via signal when sleep resolves to null': no timer is armed at all, and the
     signal resumes the job with its data."""
     async with open_mesh(app_id, pg_dsn) as mesh:
+        await keep_stream_history(mesh)  # so "no timer" also covers one armed and removed already
         await deploy_and_activate(mesh, app_yaml(app_id, GRAPHS), "1")
         seen = await _run(mesh, "gate.dynamic.done", "dyn-null")
         await mesh.pub("gate.dynamic", {"job_id": "dyn-null"})
@@ -236,13 +243,16 @@ async def test_dynamic_sleep_resolving_to_a_number_times_out(pg_dsn: str, app_id
     """HotMesh 'completes via timeout when sleep resolves to a number': the pipe's value arms the timer,
     which fires with no signal; the defaults apply."""
     async with open_mesh(app_id, pg_dsn) as mesh:
+        await keep_stream_history(mesh)
         await deploy_and_activate(mesh, app_yaml(app_id, GRAPHS), "1")
         seen = await _run(mesh, "gate.dynamic.done", "dyn-2s")
         await mesh.pub("gate.dynamic", {"job_id": "dyn-2s", "timeout": 2})
         (_topic, output), = await seen.wait_count(1, timeout=BOUND_S)
         assert output["data"]["signaled"] is False
         assert output["data"]["note"] == "timed out"
-        assert len(await _timers(mesh, "dyn-2s")) == 1
+        [timer] = await _timers(mesh, "dyn-2s")  # the one timer the pipe's value armed …
+        assert timer["delay_s"] >= 2.0
+        assert timer["removed_at"] is not None and timer["removed_at"] >= timer["visible_at"]  # … consumed when due
 
 
 async def test_dynamic_sleep_signal_first_wins(pg_dsn: str, app_id: str) -> None:

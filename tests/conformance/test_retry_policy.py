@@ -18,7 +18,7 @@ import pytest
 from hotmesh_actors import RetryPolicy, StreamMessage, Worker
 from hotmesh_actors.errors import JobFailedError
 from tests.integration.activities_kit import app_yaml, open_mesh, stream_rows
-from tests.integration.conformance_kit import wait_until
+from tests.integration.conformance_kit import history_rows, keep_stream_history, wait_until
 
 JSON = Any
 
@@ -129,14 +129,18 @@ async def test_yaml_policy_object_retries_with_exponential_delays(pg_dsn: str, a
     (coefficient 2, initial 0.05 s) waits at least 0.1 s, then 0.2 s; its numbers are in the stream row."""
     worker = Failing()
     async with open_mesh(app_id, pg_dsn, _yaml(app_id, POLICY_OBJECT), workers=[Worker("retry.work", worker)]) as mesh:
+        await keep_stream_history(mesh)  # each retry replaces its row: keep the replaced ones to read
         failed = await _fails(mesh, 0)
         assert failed.code == 500 and worker.tries() == [0, 1, 2]
         gaps = [later - earlier for earlier, later in zip(worker.times, worker.times[1:], strict=False)]
         assert gaps[0] >= 0.1 - 0.005 and gaps[1] >= 0.2 - 0.005, gaps
-        rows = await stream_rows(mesh, "worker", "jid = $1", failed.job_id)
+        rows = await history_rows(mesh, "worker", "jid = $1", failed.job_id)
         assert [(row["max_retry_attempts"], float(row["backoff_coefficient"]), row["maximum_interval_seconds"])
                 for row in rows] == [(3, 2.0, 5)] * 3
         assert [row["retry_attempt"] for row in rows] == [0, 1, 2]
+        # the first two were replaced by their retry (removed); the last, exhausted, is parked and kept
+        assert [row["removed_at"] is not None for row in rows] == [True, True, False]
+        assert rows[2]["dead_lettered_at"] is not None
 
 
 async def test_default_policy_retries_an_uncoded_exception_later(pg_dsn: str, app_id: str) -> None:

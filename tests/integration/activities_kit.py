@@ -20,6 +20,8 @@ from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.queries import app_schema, quote_ident
 from hotmesh_actors.store.streams import Outgoing
 
+from .stream_history import keep_history, rows_sql
+
 JSON = Any
 
 
@@ -39,9 +41,14 @@ def app_yaml(app_id: str, graphs: str, version: str = "1") -> str:
 @asynccontextmanager
 async def open_mesh(app_id: str, dsn: str, yaml: str | None = None, *, workers: Sequence[Worker] = (),
                     settings: Settings | None = None) -> AsyncIterator[HotMesh]:
-    """Open a mesh, deploy and activate `yaml` (version '1') when given."""
+    """Open a mesh, deploy and activate `yaml` (version '1') when given.
+
+    The app's removed stream rows (acked, disarmed, replaced by a retry) are recorded from the start, so
+    `stream_rows(..., removed=True)` can follow a message's whole life.
+    """
     async with HotMesh.open(app_id=app_id, dsn=dsn, workers=workers,
                             settings=settings or fast_settings()) as mesh:
+        await keep_history(mesh.db, app_id)
         if yaml is not None:
             await mesh.deploy(yaml)
             assert await mesh.activate("1")
@@ -95,12 +102,19 @@ async def attributes(mesh: HotMesh, jid: str) -> list[Any]:
         job_key(mesh.app_id, jid)))
 
 
-async def stream_rows(mesh: HotMesh, kind: str, where: str = "TRUE", *args: Any) -> list[Any]:
-    """Rows of `engine_streams` or `worker_streams` (with `visible_at - created_at` as `delay_s`), by id."""
+async def stream_rows(mesh: HotMesh, kind: str, where: str = "TRUE", *args: Any, removed: bool = False) -> list[Any]:
+    """Rows of `engine_streams` or `worker_streams` (with `visible_at - created_at` as `delay_s` and
+    `visible_at - now()` as `due_in_s`), by id.
+
+    Only the live rows, unless `removed`: then also the rows the engine deleted (an acked message, a disarmed
+    timer, a row replaced by its retry), recorded since `open_mesh` (or `keep_stream_history`) with
+    `removed_at` and `expired_at` both set to the moment of removal; a live row has `removed_at` NULL.
+    """
+    source = f"{rows_sql(mesh.app_id, kind)} AS r" if removed else f"{table(mesh, kind + '_streams')} AS r"
     return list(await mesh.db.fetch(
-        f"SELECT *, EXTRACT(EPOCH FROM visible_at - created_at)::float8 AS delay_s, "
-        f"EXTRACT(EPOCH FROM visible_at - now())::float8 AS due_in_s "
-        f"FROM {table(mesh, kind + '_streams')} WHERE {where} ORDER BY id", *args))
+        f"SELECT r.*, EXTRACT(EPOCH FROM r.visible_at - r.created_at)::float8 AS delay_s, "
+        f"EXTRACT(EPOCH FROM r.visible_at - now())::float8 AS due_in_s "
+        f"FROM {source} WHERE {where} ORDER BY r.id", *args))
 
 
 async def registry(mesh: HotMesh) -> dict[str, str]:

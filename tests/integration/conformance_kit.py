@@ -18,12 +18,13 @@ from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.queries import app_schema
 from hotmesh_actors.testing import TEST_SETTINGS, graph_for_app
 
+from .stream_history import keep_history, rows_sql
+
 ROOT = Path(__file__).resolve().parents[2]
 GRAPHS = ROOT / "graphs"
 
 FAST = TEST_SETTINGS
 """Settings for tests: 1 s timer fidelity and a 1 s fallback poll (the testing plugin's)."""
-
 
 
 def graph_yaml(name: str, app_id: str) -> str:
@@ -130,3 +131,22 @@ async def _admin(dsn: str, sql: str) -> None:
 async def admin_sql(dsn: str, sql: str) -> None:
     """Run one statement on `dsn` (e.g. CREATE DATABASE) from a thread, outside trio."""
     await trio.to_thread.run_sync(lambda: asyncio.run(_admin(dsn, sql)))
+
+
+async def keep_stream_history(mesh: HotMesh) -> None:
+    """Start recording the stream rows the engine removes (acked, or replaced by a retry) for the mesh's app.
+
+    The lean step deletes an acked row, and a retry replaces its row with a new delayed one; a test that
+    follows a message's whole life (every attempt, its delay, that it ended) installs this right after the
+    mesh opens, before the traffic it observes, and reads `history_rows`.
+    """
+    await keep_history(mesh.db, mesh.app_id)
+
+
+async def history_rows(mesh: HotMesh, kind: str, where: str = "TRUE", *args: Any) -> list[Any]:
+    """Live and removed rows of `engine_streams` or `worker_streams`, by id, with `delay_s` (`visible_at -
+    created_at`) and `removed_at` (NULL while the row is live). A removed row has `expired_at` set to its
+    removal time. Needs `keep_stream_history` first, else only live rows are there to read."""
+    return list(await mesh.db.fetch(
+        f"SELECT r.*, EXTRACT(EPOCH FROM r.visible_at - r.created_at)::float8 AS delay_s "
+        f"FROM {rows_sql(mesh.app_id, kind)} AS r WHERE {where} ORDER BY r.id", *args))

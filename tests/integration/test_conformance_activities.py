@@ -18,6 +18,7 @@ from hotmesh_actors.core.durations import RetryPolicy
 from hotmesh_actors.core.messages import MessageStatus, StreamMessage
 from hotmesh_actors.errors import JobAlreadyCompletedError, JobFailedError, JobNotFoundError
 from hotmesh_actors.mesh.worker import Worker
+from hotmesh_actors.store.driver import Statement
 
 from .activities_kit import (
     Recorder,
@@ -36,6 +37,7 @@ from .activities_kit import (
     wait_status,
     wait_until,
 )
+from .conformance_kit import history_rows, keep_stream_history
 
 JSON = Any
 INTERRUPTED = -100_000_000
@@ -206,6 +208,7 @@ async def test_item_26_retry_policy_delays_and_routing(pg_dsn: str, app_id: str)
     policy = RetryPolicy(maximum_attempts=3, backoff_coefficient=2, maximum_interval="30s")
     worker = Worker("work.flaky", failing, retry_policy=policy)
     async with open_mesh(app_id, pg_dsn, app_yaml(app_id, RETRY_GRAPH), workers=[worker]) as mesh:
+        await keep_stream_history(mesh)  # a retry replaces its row (deletes it): keep the removed rows to read
         out = await mesh.pubsub("retry.test", {}, timeout=12)
         jid = out["metadata"]["jid"]
         assert out["data"]["caught"] is True  # after the 3rd failure the error (code 500) is routed
@@ -213,9 +216,11 @@ async def test_item_26_retry_policy_delays_and_routing(pg_dsn: str, app_id: str)
         gaps = [b - a for a, b in zip(failing.calls, failing.calls[1:], strict=False)]
         assert 1.8 <= gaps[0] <= 3.2, gaps
         assert 3.8 <= gaps[1] <= 5.2, gaps
-        rows = await stream_rows(mesh, "worker", "jid = $1", jid)
+        rows = await history_rows(mesh, "worker", "jid = $1", jid)
         assert [row["retry_attempt"] for row in rows] == [0, 1, 2]  # each retry is a NEW row
-        assert all(row["expired_at"] is not None for row in rows)
+        assert all(row["expired_at"] is not None for row in rows)  # none is left live
+        # the first two were removed by their retry; the exhausted last one is parked (kept)
+        assert [row["removed_at"] is not None for row in rows] == [True, True, False]
         assert rows[0]["delay_s"] == pytest.approx(0, abs=0.05)
         assert rows[1]["delay_s"] == pytest.approx(2, abs=0.1)
         assert rows[2]["delay_s"] == pytest.approx(4, abs=0.1)
@@ -229,8 +234,9 @@ async def test_item_26_retry_policy_columns_persisted(pg_dsn: str, app_id: str) 
     policy = RetryPolicy(maximum_attempts=3, backoff_coefficient=1.5, maximum_interval="30s", initial_interval=0.2)
     worker = Worker("work.flaky", failing, retry_policy=policy)
     async with open_mesh(app_id, pg_dsn, app_yaml(app_id, RETRY_GRAPH), workers=[worker]) as mesh:
+        await keep_stream_history(mesh)  # the first retry row is replaced by the second: keep it to read
         out = await mesh.pubsub("retry.test", {}, timeout=8)
-        rows = await stream_rows(mesh, "worker", "jid = $1", out["metadata"]["jid"])
+        rows = await history_rows(mesh, "worker", "jid = $1", out["metadata"]["jid"])
         retried = [row for row in rows if row["retry_attempt"] > 0]
         assert len(retried) == 2
         for row in retried:
@@ -255,9 +261,10 @@ async def test_item_26_scaled_backoff_is_exponential_and_capped(pg_dsn: str, app
     policy = RetryPolicy(maximum_attempts=4, backoff_coefficient=3, maximum_interval=1, initial_interval=0.2)
     worker = Worker("work.flaky", failing, retry_policy=policy)
     async with open_mesh(app_id, pg_dsn, app_yaml(app_id, RETRY_GRAPH), workers=[worker]) as mesh:
+        await keep_stream_history(mesh)  # each retry replaces its row: keep the replaced ones to read
         out = await mesh.pubsub("retry.test", {}, timeout=8)
         assert out["data"]["caught"] is True
-        rows = await stream_rows(mesh, "worker", "jid = $1", out["metadata"]["jid"])
+        rows = await history_rows(mesh, "worker", "jid = $1", out["metadata"]["jid"])
         assert [row["retry_attempt"] for row in rows] == [0, 1, 2, 3]
         assert [round(row["delay_s"], 1) for row in rows] == [0.0, 0.6, 1.0, 1.0]
         assert len(failing.calls) == 4
@@ -415,12 +422,13 @@ async def test_item_28_sleep_arms_timehook_row(pg_dsn: str, app_id: str) -> None
         assert wake_ms % 1000 == 0
         assert wake_ms >= (started + 2) * 1000 - 50
         assert abs(timer["visible_at"].timestamp() * 1000 - wake_ms) < 1000
-        # inserted inside the Leg-1 transaction: same transaction timestamp as s1's ledger write
-        ledger_row = await mesh.db.fetchrow(
-            f"SELECT a.updated_at FROM {table(mesh, 'jobs_attributes')} a JOIN {table(mesh, 'jobs')} j "
-            f"ON j.id = a.job_id WHERE j.key = $1 AND a.field = 's1/output/metadata/as'",
-            (await job_row(mesh, jid))["key"])
-        assert ledger_row["updated_at"] == timer["created_at"]
+        # inserted inside the Leg-1 transaction: the same transaction timestamp as the job row's write that
+        # holds s1's Leg-1 ledger (read while s1 still waits: nothing has written the job since)
+        row = await job_row(mesh, jid)
+        s1 = json.loads(row["state"])["s1,0,0"]  # s1 at dimension ,0,0 (the trigger's child)
+        assert _ledger_digits(s1["output"]["metadata"]["as"])[7:] == "00000000"  # Leg 1 done, no Leg 2 yet
+        assert row["status"] == 1
+        assert row["updated_at"] == timer["created_at"]
         assert await mesh.get_status(jid) == 1
         status = await wait_status(mesh, jid, lambda s: s == 0, timeout=6)
         assert status == 0
@@ -436,7 +444,9 @@ async def test_item_28_sleep_rounds_up_to_fidelity(pg_dsn: str, app_id: str) -> 
         started = time.time()
         jid = await mesh.pub("sleep.test", {})
         await wait_status(mesh, jid, lambda s: s == 0, timeout=6)
-        timer = (await stream_rows(mesh, "engine", "jid = $1 AND msg_type = 'timehook'", jid))[0]
+        # the timer fired and was consumed (its row deleted): read it from the recorded removed rows
+        [timer] = await stream_rows(mesh, "engine", "jid = $1 AND msg_type = 'timehook'", jid, removed=True)
+        assert timer["removed_at"] is not None
         wake_ms = json.loads(timer["message"])["data"]["timestamp"]
         assert wake_ms % 2000 == 0
         assert wake_ms >= (started + 1) * 1000 - 50
@@ -652,6 +662,71 @@ async def test_item_30_hundred_concurrent_races_lose_no_signal(pg_dsn: str, app_
         assert not [key for key in await registry(mesh) if key.startswith("signals:order.approval:race")]
 
 
+async def _hold_registry_row(mesh: Any, key: str, value: str, hold_s: float, holding: trio.Event) -> None:
+    """Replace `key`'s registry row by one holding `value` in a transaction kept open for `hold_s` seconds:
+    another transaction touching the key meanwhile sees the old row (or none) and waits on the new one until
+    this commits — the moment a hook's registration and a signal's routing cross."""
+    registry_table = table(mesh, "signal_registry")
+    statements = [
+        Statement(f"DELETE FROM {registry_table} WHERE key = $1", (key,), "execute"),
+        Statement(f"INSERT INTO {registry_table} (key, value, expiry) VALUES ($1, $2, now() + interval '10 min')",
+                  (key, value), "execute"),
+        Statement("SELECT pg_sleep($1)", (hold_s,), "execute"),
+    ]
+
+    async def mark_holding() -> None:
+        await trio.sleep(0.3)  # the DELETE and INSERT ran well before this (the sleep holds the commit)
+        holding.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(mark_holding)
+        await mesh.db.transaction(statements)
+
+
+async def test_item_30_signal_routed_while_its_registration_commits_is_not_lost(pg_dsn: str, app_id: str) -> None:
+    """A signal whose routing meets a registration committing under it (its snapshot saw no live row, its
+    row lock waited for the registration) neither routes nor stores at first: it is routed again and
+    delivered, not acked as "stored" and lost."""
+    async with open_mesh(app_id, pg_dsn, app_yaml(app_id, WEBHOOK_GRAPH)) as mesh:
+        jid = await mesh.pub("approval.test", {})
+        key = _key("order.approval", jid)
+        registration = await _wait_registered(mesh, key)
+        holding = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_hold_registry_row, mesh, key, registration, 1.5, holding)
+            await holding.wait()
+            await mesh.signal("order.approval", {"id": jid, "approved": True})
+        await wait_status(mesh, jid, lambda s: s == 0, timeout=8)
+        state = await mesh.get_state("approval.test", jid)
+        assert state["data"]["approved"] is True and state["data"]["closed"] is True
+        assert key not in await registry(mesh)  # consumed, not left pending
+
+
+async def test_item_30_signal_stored_while_its_hook_registers_is_not_lost(pg_dsn: str, app_id: str) -> None:
+    """A signal stored (pending) while the hook's registration waits on its registry row — invisible to the
+    registration's snapshot — is not overwritten by the registration: it is re-published and delivered."""
+    async with open_mesh(app_id, pg_dsn, app_yaml(app_id, WEBHOOK_GRAPH)) as mesh:
+        jid = f"crossing-{app_id}"
+        key = _key("order.approval", jid)
+        await mesh.signal("order.approval", {"id": jid, "approved": True})
+
+        async def buffered() -> bool:
+            return (await registry(mesh)).get(key, "").startswith("$pending::")
+
+        await wait_until(buffered)
+        pending = (await registry(mesh))[key]
+        holding = trio.Event()
+        async with trio.open_nursery() as nursery:
+            # the pending row, deleted and stored again in a transaction still open when the hook registers
+            nursery.start_soon(_hold_registry_row, mesh, key, pending, 1.5, holding)
+            await holding.wait()
+            await mesh.pub("approval.test", {}, job_id=jid)
+        await wait_status(mesh, jid, lambda s: s == 0, timeout=8)
+        state = await mesh.get_state("approval.test", jid)
+        assert state["data"]["approved"] is True and state["data"]["closed"] is True
+        assert key not in await registry(mesh)
+
+
 # -- item 31: sleep + signal: exactly one wins ------------------------------------------------------------------
 
 TIMEOUT_GRAPH = """
@@ -696,9 +771,10 @@ async def test_item_31_sleep_and_signal_signal_wins_and_disarms_timer(pg_dsn: st
         assert len(timers) == 1 and timers[0]["expired_at"] is None
         await mesh.signal("answer.given", {"id": jid, "answer": 42})
         await wait_status(mesh, jid, lambda s: s == 0)
-        timer = (await stream_rows(mesh, "engine", "id = $1", timers[0]["id"]))[0]
-        assert timer["expired_at"] is not None  # disarmed …
-        assert timer["expired_at"] < timer["visible_at"]  # … before it fell due
+        assert await stream_rows(mesh, "engine", "id = $1", timers[0]["id"]) == []  # no longer live
+        [timer] = await stream_rows(mesh, "engine", "id = $1", timers[0]["id"], removed=True)
+        assert timer["removed_at"] is not None  # disarmed (its row deleted) …
+        assert timer["removed_at"] < timer["visible_at"]  # … before it fell due
         assert timer["reserved_at"] is None  # never delivered
         await trio.sleep(max(0.0, timer["due_in_s"]) + 1.5)  # let the old wake time pass
         state = await mesh.get_state("timeout.test", jid)
@@ -934,8 +1010,10 @@ async def test_item_33_signal_activity_202_then_200(pg_dsn: str, app_id: str) ->
         assert int(ledger[7:]) == 2, ledger  # resumed twice
         assert key not in await registry(mesh)  # closed by the 200
         assert await mesh.get_status(signaler) == 0
-        webhooks = await stream_rows(mesh, "engine", "msg_type = 'webhook'")
+        # both signals went through the engine stream (consumed, so read from the removed rows), in order
+        webhooks = await stream_rows(mesh, "engine", "msg_type = 'webhook'", removed=True)
         assert [(json.loads(r["message"]).get("code", 200)) for r in webhooks] == [202, 200]
+        assert all(r["removed_at"] is not None and r["dead_lettered_at"] is None for r in webhooks)
 
 
 # -- item 34: the interrupt API ----------------------------------------------------------------------------------

@@ -12,10 +12,13 @@ import pytest
 import trio
 
 from hotmesh_actors import Worker
+from hotmesh_actors.core.keys import job_key
 from hotmesh_actors.core.messages import StreamMessage
 from hotmesh_actors.errors import DuplicateJobError, JobNotFoundError, PubSubTimeout
 from hotmesh_actors.settings import Settings
 from hotmesh_actors.store.driver import with_database
+from hotmesh_actors.store.migrations import _migration_files
+from hotmesh_actors.store.steps import JobInsert, Outcome, StepScript, StepWrite
 
 from .conformance_kit import (
     GatedWorkers,
@@ -23,7 +26,6 @@ from .conformance_kit import (
     deploy_and_activate,
     graph_yaml,
     open_mesh,
-    partition_info,
     schema_of,
     wait_status,
     wait_until,
@@ -56,7 +58,9 @@ def _trigger_only(app_id: str, version: str = "1", extra: str = "") -> str:
 
 
 GLOBAL_TABLES = ("hmsh_applications", "hmsh_application_versions", "hmsh_connections", "hmsh_escalations")
-PARTITIONED_TABLES = ("jobs", "jobs_attributes", "engine_streams", "worker_streams")
+APP_RELATIONS = {"jobs": "r", "jobs_attributes": "v", "engine_streams": "r", "worker_streams": "r"}
+"""The lean step's storage (pg_class.relkind): one `jobs` row per job holding its state document, the HotMesh
+rows as a view over it, and plain stream tables."""
 KV_TABLES = ("roles", "signal_registry", "throttles", "versions")
 
 
@@ -87,8 +91,26 @@ async def test_item_01_init_creates_global_tables_and_app_schema_concurrently(se
                 schema = schema_of(app_id)
                 assert await db.fetchval(
                     "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", schema) == 1
-                for table in PARTITIONED_TABLES:
-                    assert await partition_info(db, schema, table) == ("h", 8), table
+                for relation, kind in APP_RELATIONS.items():
+                    assert await db.fetchval(
+                        "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = $1 AND c.relname = $2", schema, relation) == kind, relation
+                assert {"state", "rev"} <= {row["column_name"] for row in await db.fetch(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
+                    "AND table_name = 'jobs'", schema)}
+                # one row per job id: a unique index on the key
+                assert await db.fetchval(
+                    "SELECT i.indisunique FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                    schema, "jobs_key_idx") is True
+                # The racing inits applied each migration exactly once (the second waited, then had nothing to do).
+                versions = [row["version"] for row in await db.fetch(
+                    "SELECT version FROM public.hmsh_schema_migrations WHERE scope = $1 ORDER BY version",
+                    f"app:{schema}")]
+                assert versions == [version for version, _, _ in _migration_files("app")]
+                assert [row["version"] for row in await db.fetch(
+                    "SELECT version FROM public.hmsh_schema_migrations WHERE scope = 'public' ORDER BY version")
+                ] == [version for version, _, _ in _migration_files("public")]
                 for table in KV_TABLES:
                     assert await db.fetchval("SELECT to_regclass($1)", f"{schema}.{table}") is not None, table
                 # Both points of presence work: deploy through one, run a job through the other.
@@ -416,18 +438,19 @@ async def test_item_09_duplicate_live_job_id_rejected(pg_dsn: str, app_id: str) 
         # Completed but not yet expired (`expire: 2`) is still live: still a duplicate.
         with pytest.raises(DuplicateJobError, match=r"^Duplicate job: order-1$"):
             await mesh.pub("abc.test", {"id": "order-1", "x": "fourth"})
-        # Once expired the id may be used again, as a new jobs row.
+        # Once expired the id may be used again: a new job replaces the expired one's row (one row per job id).
         schema = schema_of(app_id)
+        key = f"hmsh:{app_id}:j:order-1"
 
         async def expired() -> bool:
             return bool(await mesh.db.fetchval(
-                f"SELECT bool_and(expired_at <= now()) FROM {schema}.jobs WHERE key = $1",
-                f"hmsh:{app_id}:j:order-1"))
+                f"SELECT bool_and(expired_at <= now()) FROM {schema}.jobs WHERE key = $1", key))
 
         await wait_until(expired, timeout=5, what="order-1 to expire")
+        first_row = await mesh.db.fetchval(f"SELECT id FROM {schema}.jobs WHERE key = $1", key)
         assert await mesh.pub("abc.test", {"id": "order-1", "x": "again"}) == "order-1"
-        assert await mesh.db.fetchval(f"SELECT count(*) FROM {schema}.jobs WHERE key = $1",
-                                      f"hmsh:{app_id}:j:order-1") == 2
+        rows = await mesh.db.fetch(f"SELECT id, expired_at FROM {schema}.jobs WHERE key = $1", key)
+        assert len(rows) == 1 and rows[0]["id"] != first_row and rows[0]["expired_at"] is None, rows
         await wait_status(mesh, "order-1", 0)
         assert (await mesh.get_state("abc.test", "order-1"))["data"] == {"b": "again world"}
 
@@ -445,6 +468,26 @@ async def test_item_09_duplicate_live_job_id_rejected(pg_dsn: str, app_id: str) 
                 nursery.start_soon(publish)
         assert sorted(outcomes) == ["duplicate"] * 4 + ["race-1"]
         await wait_status(mesh, "race-1", 0)
+
+
+async def test_item_09_one_statement_inserting_one_job_id_twice_commits_one(pg_dsn: str, app_id: str) -> None:
+    """Two new jobs of one id in ONE group commit (two `pub`s racing into the same `write_steps`): the first
+    is created, the second is a duplicate that writes nothing (not its job, not its index rows)."""
+    async with open_mesh(app_id, pg_dsn) as mesh:
+        script = StepScript(mesh.db, app_id)
+        key = job_key(app_id, "batch-1")
+        writes = [StepWrite(insert=JobInsert(key=key, status=1, state=json.dumps({"data": {"n": n}}),
+                                             index_entries=[("stats", f"n:{n}")])) for n in (1, 2)]
+        results, _ = await script.write(writes)
+        assert [result.outcome for result in results] == [Outcome.COMMITTED, Outcome.DUPLICATE]
+        assert results[0].job_id is not None and results[1].job_id is None
+        rows = await mesh.db.fetch(f"SELECT id::text AS id, state FROM {schema_of(app_id)}.jobs WHERE key = $1", key)
+        assert [(row["id"], json.loads(row["state"])) for row in rows] == [(results[0].job_id, {"data": {"n": 1}})]
+        facets = await mesh.db.fetch(f"SELECT facet FROM {schema_of(app_id)}.job_index WHERE jid = 'batch-1'")
+        assert [row["facet"] for row in facets] == ["n:1"]
+        # and once the id is taken, a later statement's insert is a duplicate too
+        [again], _ = await script.write([writes[1]])
+        assert again.outcome is Outcome.DUPLICATE
 
 
 async def test_item_09_trigger_stats_id_from_self_input_data(pg_dsn: str, app_id: str) -> None:
@@ -684,13 +727,16 @@ async def test_item_12_get_state_and_get_raw_shapes(pg_dsn: str, app_id: str) ->
 
 
 async def _expiry_after_completion(mesh: Any, app_id: str, jid: str) -> float | None:
+    """Seconds from the finished job's completion to its expiry (None: it never expires, so it stays live)."""
     row = await mesh.db.fetchrow(
         f"SELECT EXTRACT(EPOCH FROM expired_at - updated_at)::float8 AS after, "
-        f"EXTRACT(EPOCH FROM expired_at - now())::float8 AS ahead, status, is_live "
+        f"EXTRACT(EPOCH FROM expired_at - now())::float8 AS ahead, status "
         f"FROM {schema_of(app_id)}.jobs WHERE key = $1", f"hmsh:{app_id}:j:{jid}")
     assert row is not None and row["status"] == 0
     if row["after"] is None:
-        assert row["is_live"]
+        # never expiring, the finished job still holds its id: a new job of the same id is a duplicate
+        with pytest.raises(DuplicateJobError):
+            await mesh.pub("abc.test", {}, job_id=jid)
         return None
     assert row["ahead"] <= row["after"] + 0.5
     return float(row["after"])

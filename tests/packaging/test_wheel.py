@@ -33,6 +33,7 @@ REQUIRED_RESOURCES = {
     "store/sql/escalations.sql",
     "store/sql/jobs.sql",
     "store/sql/schedule.sql",
+    "store/sql/steps.sql",
     "store/sql/streams.sql",
     "store/schema/public/0001_global.sql",
     "store/schema/public/0002_app_schemas.sql",
@@ -40,6 +41,7 @@ REQUIRED_RESOURCES = {
     "store/schema/app/0001_app.sql",
     "store/schema/app/0002_streams.sql",
     "store/schema/app/0003_job_index.sql",
+    "store/schema/app/0004_lean_step.sql",
 }
 """Files the library reads at run time; each must exist in the source tree and in both archives."""
 
