@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
+import sniffio
 import trio
 
 from hotmesh_actors.actors import Supervisor
@@ -179,6 +180,12 @@ class HotMesh:
         grace period, and closes the connections.
         """
         config = MeshConfig(app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings, guid=guid)
+        if _on_asyncio():
+            from hotmesh_actors.hosts import open_hosted  # imported here: it builds on this module
+
+            async with open_hosted(cls, config) as hosted:
+                yield hosted
+            return
         try:
             async with trio.open_nursery() as nursery:
                 mesh = await nursery.start(cls.serve, config)
@@ -205,6 +212,11 @@ class HotMesh:
         """
         config = _config_of(config, app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings,
                             guid=guid)
+        if _on_asyncio():
+            from hotmesh_actors.hosts import serve_hosted
+
+            await serve_hosted(cls, config, task_status)
+            return
         settings = config.settings or Settings.from_env(dsn=config.dsn)
         apply_log_level(settings.log_level)
         dsn = config.dsn or settings.dsn
@@ -565,6 +577,20 @@ class HotMesh:
         state = await self._load(job_id)
         app = await self.versions.active()
         return export_job(app, state)
+
+
+def _on_asyncio() -> bool:
+    """Whether the caller runs on asyncio (plain, or anyio's asyncio backend) rather than trio (hotmesh_actors/
+    hosts.py then serves the mesh as a trio guest run on its loop). Raises ConfigurationError on other hosts."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        raise ConfigurationError("HotMesh.open/serve must be called from a trio or asyncio task") from None
+    if library == "trio":
+        return False
+    if library == "asyncio":
+        return True
+    raise ConfigurationError(f"hotmesh_actors runs on trio or asyncio hosts, not {library!r}")
 
 
 def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:

@@ -1,0 +1,432 @@
+"""Hosts: the mesh, a trio program, served to asyncio apps (plain `asyncio.run`, or anyio's asyncio backend).
+
+trio is the reference runtime: on a trio host (or anyio's trio backend) `HotMesh.open` and `HotMesh.serve` run
+the mesh directly and nothing here is involved. On an asyncio host they come here instead (sniffio tells them,
+once, at `open`/`serve`), and the mesh runs as a trio *guest run* on the host's own event loop
+(`trio.lowlevel.start_guest_run`): trio's scheduler ticks as callbacks of the asyncio loop on the same thread,
+and only trio's I/O wait sits in a helper thread. Nothing is copied or re-implemented; the bridge is the two
+crossings an app needs:
+
+- host → mesh: :meth:`GuestRun.call` runs a mesh method as a task of a nursery the guest owns and resolves an
+  asyncio future with its result or its exception (the same exception types as on trio). Cancelling the
+  awaiting asyncio task cancels the trio task.
+- mesh → host: :meth:`GuestRun.run_on_host` runs a worker callback as an asyncio task on the host loop (so it
+  may await the app's asyncio clients) and awaits it from trio; cancelling the trio side (the worker stopping)
+  cancels the asyncio task and waits for it. `sub`/`psub` callbacks are scheduled on the host loop the same way.
+
+Leaving `async with HotMesh.open(...)` stops the guest run (the mesh's ordinary structured stop, grace period
+included) and waits for it, then cancels and awaits any subscriber callback still running on the host: no
+task the mesh started outlives the block. The Postgres driver is untouched: by default asyncpg runs on its own
+asyncio loop in a thread (store/driver.py), which a guest run reaches exactly as a trio run does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import attrs
+import outcome
+import trio
+
+from hotmesh_actors.errors import MeshClosedError
+from hotmesh_actors.mesh.arguments import check_callback, check_text
+from hotmesh_actors.mesh.hotmesh import HotMesh, MeshConfig, Subscriber, _sole_exception
+from hotmesh_actors.mesh.worker import Worker
+
+if TYPE_CHECKING:
+    from hotmesh_actors.core.messages import StreamMessage
+    from hotmesh_actors.mesh.worker import StreamResponse
+
+log = logging.getLogger("hotmesh_actors.hosts")
+
+T = TypeVar("T")
+JSON = Any
+
+
+class StartedStatus(Protocol):
+    """What `serve` reports its mesh to: trio's or anyio's `task_status` (anything with `started(value)`)."""
+
+    def started(self, value: Any = None) -> None: ...
+
+
+class HostCallbackCancelled(RuntimeError):
+    """A worker callback's asyncio task was cancelled by the host app, not by the mesh; the request is retried
+    like any failed callback (the mesh's own stop cancels callbacks without this error)."""
+
+
+class GuestRun:
+    """A trio guest run on the running asyncio loop: a nursery that runs the host's calls, and the way back.
+
+    Open it with :meth:`open`; every method but `open` and `call` is for trio code inside the guest.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.context = contextvars.copy_context()
+        """The host's context at `open`: host callbacks run in copies of it (the app's contextvars)."""
+        self.token: trio.lowlevel.TrioToken | None = None
+        self._nursery: trio.Nursery | None = None
+        self._stop = trio.Event()
+        self._started: asyncio.Future[None] = loop.create_future()
+        self._finished: asyncio.Future[outcome.Outcome[None]] = loop.create_future()
+        self._closing = False
+        self._host_tasks: set[asyncio.Task[Any]] = set()
+        self._opener: asyncio.Task[Any] | None = None
+        self._serving = False
+        self._failed_while_serving = False
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls) -> AsyncIterator[GuestRun]:
+        """Start a guest run on the running loop for the duration of the block; stop it and wait for it after.
+
+        Should the guest run fail while the block runs, the block is cancelled and the failure raised.
+        """
+        guest = cls(asyncio.get_running_loop())
+        guest._opener = asyncio.current_task()
+        trio.lowlevel.start_guest_run(
+            guest._main,
+            run_sync_soon_threadsafe=guest.loop.call_soon_threadsafe,
+            run_sync_soon_not_threadsafe=guest.loop.call_soon,
+            done_callback=guest._done,
+            host_uses_signal_set_wakeup_fd=True,
+        )
+        try:
+            await guest._wait(guest._started)
+            guest._serving = True
+            yield guest
+        except BaseException as err:
+            await guest.aclose()
+            failure = guest.failure()
+            # A block cancelled (or refused a call) because the guest failed raises the guest's failure.
+            if failure is not None and guest._failed_while_serving and isinstance(
+                    err, asyncio.CancelledError | MeshClosedError):
+                if isinstance(err, asyncio.CancelledError) and guest._opener is not None:
+                    guest._opener.uncancel()
+                raise failure from None
+            raise
+        await guest.aclose()
+        failure = guest.failure()
+        if failure is not None:
+            raise failure
+
+    async def _main(self) -> None:
+        """(guest) The guest's root: a nursery for host calls and the mesh, open until `aclose`."""
+        self.token = trio.lowlevel.current_trio_token()
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            if not self._started.done():
+                self._started.set_result(None)
+            await self._stop.wait()
+            nursery.cancel_scope.cancel()
+        self._nursery = None
+
+    def _done(self, result: outcome.Outcome[None]) -> None:
+        """(host loop) The guest run ended; a failure while the block runs cancels the block."""
+        if not self._finished.done():
+            self._finished.set_result(result)
+        if not self._started.done():
+            self._started.set_exception(self.failure() or MeshClosedError("the mesh's trio run ended early"))
+        if isinstance(result, outcome.Error) and self._serving and not self._closing:
+            self._failed_while_serving = True
+            if self._opener is not None:
+                self._opener.cancel()
+
+    def failure(self) -> BaseException | None:
+        """The guest run's failure once it has ended (a lone exception unwrapped from nursery groups)."""
+        if not self._finished.done():
+            return None
+        result = self._finished.result()
+        if not isinstance(result, outcome.Error):
+            return None
+        error = result.error
+        if isinstance(error, BaseExceptionGroup):
+            return _sole_exception(error) or error
+        return error
+
+    async def _wait(self, future: asyncio.Future[T]) -> T:
+        """Await `future`, unless the guest run ends first."""
+        if not future.done():
+            await asyncio.wait([future, self._finished], return_when=asyncio.FIRST_COMPLETED)
+        if not future.done():
+            raise MeshClosedError("the mesh stopped")
+        return future.result()
+
+    async def aclose(self) -> None:
+        """Stop the guest run and wait for it (cancelling this wait is deferred until it ends), then cancel and
+        await the subscriber callbacks still running on the host."""
+        self._closing = True
+        if not self._finished.done() and self.token is not None:
+            try:
+                self.token.run_sync_soon(self._stop.set)
+            except trio.RunFinishedError:
+                pass
+        cancelled = False
+        while not self._finished.done():
+            try:
+                await asyncio.shield(self._finished)
+            except asyncio.CancelledError:
+                cancelled = True  # the guest is stopping; returning before it has would leave it running
+        for task in list(self._host_tasks):
+            task.cancel()
+        if self._host_tasks:
+            await asyncio.gather(*self._host_tasks, return_exceptions=True)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    # -- host → guest ---------------------------------------------------------------------------------
+
+    async def call(self, function: Callable[[], Awaitable[T]]) -> T:
+        """(host) Run `function()` in the guest and return its result, or raise its exception.
+
+        Raises MeshClosedError once the mesh is stopping or stopped. Cancelling the caller cancels the call in
+        the guest (without waiting for it: the guest's stop waits for it).
+        """
+        if self._closing or self._finished.done() or self.token is None:
+            raise MeshClosedError("the mesh is closed: call its methods inside `async with HotMesh.open(...)`")
+        future: asyncio.Future[T] = self.loop.create_future()
+        scope: list[trio.CancelScope] = []
+
+        async def run() -> None:
+            with trio.CancelScope() as own:
+                scope.append(own)
+                if future.done():  # the caller gave up before this task started
+                    return
+                try:
+                    result = await function()
+                except trio.Cancelled:
+                    if not future.done():
+                        future.set_exception(MeshClosedError("the mesh stopped during the call"))
+                    raise
+                except BaseException as err:  # handed to the host caller, which re-raises it
+                    if not future.done():
+                        future.set_exception(err)
+                    return
+                if not future.done():
+                    future.set_result(result)
+            if not future.done():  # `own` was cancelled by the caller, which no longer waits
+                future.cancel()
+
+        def spawn() -> None:
+            if self._nursery is None:
+                future.set_exception(MeshClosedError("the mesh is closed"))
+            else:
+                self._nursery.start_soon(run)
+
+        try:
+            self.token.run_sync_soon(spawn)
+        except trio.RunFinishedError:
+            raise MeshClosedError("the mesh is closed") from None
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if scope:
+                try:
+                    self.token.run_sync_soon(scope[0].cancel)
+                except trio.RunFinishedError:
+                    pass
+            raise
+
+    # -- guest → host ---------------------------------------------------------------------------------
+
+    async def run_on_host(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """(guest) Run `function(*args)` as an asyncio task on the host loop and return its result.
+
+        The callback's exception is raised here as itself. Cancelling this call cancels the asyncio task and
+        waits for it to end; a task the host app cancels raises HostCallbackCancelled.
+        """
+        assert self.token is not None
+        token = self.token
+        done = trio.Event()
+
+        def finished(_task: asyncio.Task[T]) -> None:
+            try:
+                token.run_sync_soon(done.set)
+            except trio.RunFinishedError:
+                pass
+
+        task = self.loop.create_task(_coroutine(function, *args), context=self.context.copy())
+        task.add_done_callback(finished)
+        try:
+            await done.wait()
+        except trio.Cancelled:
+            task.cancel()
+            with trio.CancelScope(shield=True):
+                await done.wait()
+            raise
+        if task.cancelled():
+            raise HostCallbackCancelled(f"the host cancelled the callback {_name_of(function)}")
+        return task.result()
+
+    def call_soon_on_host(self, function: Callable[..., object], *args: Any) -> None:
+        """(guest) Call `function(*args)` soon on the host loop (outside the trio tick, in the host's context);
+        an awaitable it returns runs as an asyncio task that the guest's close cancels and awaits."""
+        self.loop.call_soon(self._call_on_host, function, args, context=self.context.copy())
+
+    def _call_on_host(self, function: Callable[..., object], args: tuple[Any, ...]) -> None:
+        try:
+            result = function(*args)
+        except Exception:
+            log.exception("subscriber callback %s failed", _name_of(function))
+            return
+        if not inspect.isawaitable(result):
+            return
+        if self._closing:
+            if inspect.iscoroutine(result):
+                result.close()
+            return
+        task = asyncio.ensure_future(result)
+        self._host_tasks.add(task)
+        task.add_done_callback(self._host_task_done)
+
+    def _host_task_done(self, task: asyncio.Task[Any]) -> None:
+        self._host_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("subscriber callback failed", exc_info=task.exception())
+
+    def hosted_worker(self, worker: Worker) -> Worker:
+        """The worker with its callback run on the host loop (its topic, retry policy and concurrency kept)."""
+        callback = worker.callback
+
+        async def on_host(message: StreamMessage) -> dict[str, JSON] | StreamResponse | None:
+            return await self.run_on_host(callback, message)
+
+        functools.update_wrapper(on_host, callback)
+        return attrs.evolve(worker, callback=on_host)
+
+
+async def _coroutine(function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`function(*args)` awaited: a coroutine for `create_task` whatever awaitable the callback returns."""
+    return await function(*args)
+
+
+def _name_of(function: object) -> str:
+    return getattr(function, "__qualname__", None) or repr(function)
+
+
+# -- the mesh on an asyncio host ----------------------------------------------------------------------
+
+
+class HostedMesh(HotMesh):
+    """A mesh served to an asyncio host: every public coroutine method of HotMesh runs in the guest run.
+
+    It is a HotMesh (isinstance holds, and plain attributes such as `app_id`, `guid`, `settings`, `engine`,
+    `workers` read through to the mesh); `escalations` and `db` are proxies whose coroutine methods run in the
+    guest too. `sub`/`psub` callbacks are called on the host loop.
+    """
+
+    def __init__(self, mesh: HotMesh, guest: GuestRun) -> None:
+        self._mesh = mesh
+        self._guest = guest
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._mesh, name)
+        if name in ("escalations", "db"):
+            return HostedObject(value, self._guest)
+        return value
+
+    async def sub(self, topic: str, callback: Subscriber) -> None:
+        """As HotMesh.sub; `callback` is called on the host loop (it may be sync or async)."""
+        check_text("topic", topic)
+        check_callback("callback", callback)
+        await self._guest.call(functools.partial(self._mesh.sub, topic, self._on_host(callback)))
+
+    async def psub(self, pattern: str, callback: Subscriber) -> None:
+        """As HotMesh.psub; `callback` is called on the host loop (it may be sync or async)."""
+        check_text("pattern", pattern)
+        check_callback("callback", callback)
+        await self._guest.call(functools.partial(self._mesh.psub, pattern, self._on_host(callback)))
+
+    def _on_host(self, callback: Subscriber) -> Subscriber:
+        guest = self._guest
+
+        def on_host(topic: str, output: dict[str, JSON]) -> None:
+            guest.call_soon_on_host(callback, topic, output)
+
+        return on_host
+
+    def __repr__(self) -> str:
+        return f"<HostedMesh app_id={self._mesh.app_id!r} on asyncio>"
+
+
+class HostedObject:
+    """A proxy whose coroutine methods run in the guest run; other attributes read through unchanged."""
+
+    def __init__(self, target: object, guest: GuestRun) -> None:
+        self._target = target
+        self._guest = guest
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if inspect.iscoroutinefunction(value):
+            return _in_guest(value, self._guest)
+        return value
+
+
+def _in_guest(method: Callable[..., Awaitable[T]], guest: GuestRun) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(method)
+    async def hosted(*args: Any, **kwargs: Any) -> T:
+        return await guest.call(functools.partial(method, *args, **kwargs))
+
+    return hosted
+
+
+def hosted_methods(cls: type) -> list[str]:
+    """The public coroutine methods of `cls` (HotMesh's are the ones a HostedMesh runs in the guest)."""
+    return [name for name, value in vars(cls).items()
+            if not name.startswith("_") and inspect.iscoroutinefunction(value)]
+
+
+def _hosted_method(name: str) -> Callable[..., Awaitable[Any]]:
+    method = getattr(HotMesh, name)
+
+    @functools.wraps(method)
+    async def hosted(self: HostedMesh, *args: Any, **kwargs: Any) -> Any:
+        return await self._guest.call(functools.partial(getattr(self._mesh, name), *args, **kwargs))
+
+    return hosted
+
+
+for _name in hosted_methods(HotMesh):
+    if _name not in vars(HostedMesh):  # sub/psub wrap their callbacks first
+        setattr(HostedMesh, _name, _hosted_method(_name))
+
+
+@asynccontextmanager
+async def open_hosted(cls: type[HotMesh], config: MeshConfig) -> AsyncIterator[HotMesh]:
+    """`HotMesh.open` on an asyncio host: the mesh in a guest run on the running loop, for the block."""
+    async with GuestRun.open() as guest:
+        hosted_config = attrs.evolve(config, workers=tuple(guest.hosted_worker(w) for w in config.workers))
+        mesh = await guest.call(functools.partial(_start_mesh, guest, cls, hosted_config))
+        yield HostedMesh(mesh, guest)
+
+
+async def _start_mesh(guest: GuestRun, cls: type[HotMesh], config: MeshConfig) -> HotMesh:
+    """(guest) Start `cls.serve(config)` in the guest's nursery; → the mesh once it serves."""
+    assert guest._nursery is not None
+    try:
+        mesh: HotMesh = await guest._nursery.start(cls.serve, config)
+    except BaseExceptionGroup as group:  # one failure (a bad DSN) surfaces as itself, as on trio
+        single = _sole_exception(group)
+        if single is None:
+            raise
+        raise single from None
+    return mesh
+
+
+async def serve_hosted(cls: type[HotMesh], config: MeshConfig, task_status: StartedStatus) -> None:
+    """`HotMesh.serve` on an asyncio host: report the mesh to `task_status` (anyio's `TaskGroup.start` passes
+    one), then serve until cancelled."""
+    async with open_hosted(cls, config) as mesh:
+        task_status.started(mesh)
+        await asyncio.get_running_loop().create_future()  # until cancelled
+
+
+__all__ = ["GuestRun", "HostCallbackCancelled", "HostedMesh", "HostedObject", "open_hosted", "serve_hosted"]
