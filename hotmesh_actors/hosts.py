@@ -53,7 +53,7 @@ JSON = Any
 class StartedStatus(Protocol):
     """What `serve` reports its mesh to: trio's or anyio's `task_status` (anything with `started(value)`)."""
 
-    def started(self, value: Any = None) -> None: ...
+    def started(self, value: HotMesh) -> None: ...
 
 
 class HostCallbackCancelled(RuntimeError):
@@ -154,7 +154,8 @@ class GuestRun:
     async def _wait(self, future: asyncio.Future[T]) -> T:
         """Await `future`, unless the guest run ends first."""
         if not future.done():
-            await asyncio.wait([future, self._finished], return_when=asyncio.FIRST_COMPLETED)
+            either: list[asyncio.Future[Any]] = [future, self._finished]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not future.done():
             raise MeshClosedError("the mesh stopped")
         return future.result()
