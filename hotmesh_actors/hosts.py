@@ -69,8 +69,6 @@ class GuestRun:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.context = contextvars.copy_context()
-        """The host's context at `open`: host callbacks run in copies of it (the app's contextvars)."""
         self.token: trio.lowlevel.TrioToken | None = None
         self._nursery: trio.Nursery | None = None
         self._stop = trio.Event()
@@ -253,7 +251,10 @@ class GuestRun:
             except trio.RunFinishedError:
                 pass
 
-        task = self.loop.create_task(_coroutine(function, *args), context=self.context.copy())
+        # A copy of the calling trio task's context: the app's contextvars as they were at `open` (the guest run
+        # started in a copy of them) plus those the library sets around a callback (`durable.activity.info()`,
+        # the chaos kit's step marker).
+        task = self.loop.create_task(_coroutine(function, *args), context=contextvars.copy_context())
         task.add_done_callback(finished)
         try:
             await done.wait()
@@ -267,9 +268,9 @@ class GuestRun:
         return task.result()
 
     def call_soon_on_host(self, function: Callable[..., object], *args: Any) -> None:
-        """(guest) Call `function(*args)` soon on the host loop (outside the trio tick, in the host's context);
-        an awaitable it returns runs as an asyncio task that the guest's close cancels and awaits."""
-        self.loop.call_soon(self._call_on_host, function, args, context=self.context.copy())
+        """(guest) Call `function(*args)` soon on the host loop (outside the trio tick, in a copy of the calling
+        task's context); an awaitable it returns runs as an asyncio task that the guest's close cancels and awaits."""
+        self.loop.call_soon(self._call_on_host, function, args, context=contextvars.copy_context())
 
     def _call_on_host(self, function: Callable[..., object], args: tuple[Any, ...]) -> None:
         try:

@@ -9,6 +9,7 @@ differs per host is the worker and subscriber callbacks, which on asyncio await 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -73,6 +74,9 @@ GRAPHS = """
 
 HOSTS = ["trio", "asyncio", "anyio-asyncio", "anyio-trio"]
 
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("app_request_id", default=None)
+"""An app's own context variable, set before `open`: its callbacks see it, on every host."""
+
 
 def run_on(host: str, main: Callable[[], Awaitable[None]]) -> None:
     """Run `main` on `host`'s event loop, as an app of that kind would."""
@@ -113,6 +117,7 @@ class HostSide:
 
     async def work(self, msg: StreamMessage) -> dict[str, JSON]:
         n = msg.data["n"]
+        assert REQUEST_ID.get() == "app-1"
         if self.asyncio:
             assert asyncio.get_running_loop() is self.loop  # the app's loop, in an asyncio task of its own
             task = asyncio.current_task()
@@ -167,6 +172,7 @@ async def scenario(dsn: str, app_id: str, host: str) -> None:
     """Deploy, activate, pubsub through a worker, signal a hook (seen by a `sub`), interrupt, and stop."""
     side = HostSide()
     before = running_tasks()
+    REQUEST_ID.set("app-1")
     async with HotMesh.open(app_id=app_id, dsn=dsn, workers=[Worker("h.work", side.work)],
                             settings=fast_settings()) as mesh:
         assert isinstance(mesh, HotMesh) and mesh.app_id == app_id
