@@ -5,7 +5,8 @@ the mesh directly and nothing here is involved. On an asyncio host they come her
 once, at `open`/`serve`), and the mesh runs as a trio *guest run* on the host's own event loop
 (`trio.lowlevel.start_guest_run`): trio's scheduler ticks as callbacks of the asyncio loop on the same thread,
 and only trio's I/O wait sits in a helper thread. Nothing is copied or re-implemented; the bridge is the two
-crossings an app needs:
+crossings an app needs (this module; mesh/hosted.py applies them to HotMesh, durable/testing.py to the
+in-memory durable environment):
 
 - host → mesh: :meth:`GuestRun.call` runs a mesh method as a task of a nursery the guest owns and resolves an
   asyncio future with its result or its exception (the same exception types as on trio). Cancelling the
@@ -28,21 +29,14 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
 
-import attrs
 import outcome
+import sniffio
 import trio
 
-from hotmesh_actors.errors import MeshClosedError
-from hotmesh_actors.mesh.arguments import check_callback, check_text
-from hotmesh_actors.mesh.hotmesh import HotMesh, MeshConfig, Subscriber, _sole_exception
-from hotmesh_actors.mesh.worker import Worker
-
-if TYPE_CHECKING:
-    from hotmesh_actors.core.messages import StreamMessage
-    from hotmesh_actors.mesh.worker import StreamResponse
+from hotmesh_actors.errors import ConfigurationError, MeshClosedError
 
 log = logging.getLogger("hotmesh_actors.hosts")
 
@@ -50,10 +44,33 @@ T = TypeVar("T")
 JSON = Any
 
 
-class StartedStatus(Protocol):
-    """What `serve` reports its mesh to: trio's or anyio's `task_status` (anything with `started(value)`)."""
+def on_asyncio() -> bool:
+    """Whether the caller runs on asyncio (plain, or anyio's asyncio backend) rather than trio; asked once by
+    `HotMesh.open`/`serve` (and the in-memory durable environment). Raises ConfigurationError on other hosts."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        raise ConfigurationError("hotmesh_actors must be opened from a trio or asyncio task") from None
+    if library == "trio":
+        return False
+    if library == "asyncio":
+        return True
+    raise ConfigurationError(f"hotmesh_actors runs on trio or asyncio hosts, not {library!r}")
 
-    def started(self, value: HotMesh) -> None: ...
+
+def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The only exception inside (possibly nested) groups, or None when there are several."""
+    leaves: list[BaseException] = []
+
+    def collect(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                collect(inner)
+        else:
+            leaves.append(error)
+
+    collect(group)
+    return leaves[0] if len(leaves) == 1 else None
 
 
 class HostCallbackCancelled(RuntimeError):
@@ -146,7 +163,7 @@ class GuestRun:
             return None
         error = result.error
         if isinstance(error, BaseExceptionGroup):
-            return _sole_exception(error) or error
+            return sole_exception(error) or error
         return error
 
     async def _wait(self, future: asyncio.Future[T]) -> T:
@@ -293,15 +310,36 @@ class GuestRun:
         if not task.cancelled() and task.exception() is not None:
             log.error("subscriber callback failed", exc_info=task.exception())
 
-    def hosted_worker(self, worker: Worker) -> Worker:
-        """The worker with its callback run on the host loop (its topic, retry policy and concurrency kept)."""
-        callback = worker.callback
+    def on_host(self, function: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        """(guest) `function` wrapped so that trio code calling it runs it on the host loop (`run_on_host`)."""
 
-        async def on_host(message: StreamMessage) -> dict[str, JSON] | StreamResponse | None:
-            return await self.run_on_host(callback, message)
+        async def on_host(*args: Any) -> T:
+            return await self.run_on_host(function, *args)
 
-        functools.update_wrapper(on_host, callback)
-        return attrs.evolve(worker, callback=on_host)
+        functools.update_wrapper(on_host, function)
+        return on_host
+
+    async def enter(self, factory: Callable[[], AbstractAsyncContextManager[T]]) -> T:
+        """(host) Enter `factory()` (a trio async context manager) in a task of the guest that holds it open
+        until the guest stops; → what it yields. Its errors on entry are raised here, unwrapped from groups."""
+
+        async def hold(task_status: trio.TaskStatus[T] = trio.TASK_STATUS_IGNORED) -> None:
+            async with factory() as value:
+                task_status.started(value)
+                await trio.sleep_forever()
+
+        async def start() -> T:
+            assert self._nursery is not None
+            try:
+                value: T = await self._nursery.start(hold)
+            except BaseExceptionGroup as group:  # one failure (a bad DSN) surfaces as itself, as on trio
+                single = sole_exception(group)
+                if single is None:
+                    raise
+                raise single from None
+            return value
+
+        return await self.call(start)
 
 
 async def _coroutine(function: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -313,122 +351,45 @@ def _name_of(function: object) -> str:
     return getattr(function, "__qualname__", None) or repr(function)
 
 
-# -- the mesh on an asyncio host ----------------------------------------------------------------------
-
-
-class HostedMesh(HotMesh):
-    """A mesh served to an asyncio host: every public coroutine method of HotMesh runs in the guest run.
-
-    It is a HotMesh (isinstance holds, and plain attributes such as `app_id`, `guid`, `settings`, `engine`,
-    `workers` read through to the mesh); `escalations` and `db` are proxies whose coroutine methods run in the
-    guest too. `sub`/`psub` callbacks are called on the host loop.
-    """
-
-    def __init__(self, mesh: HotMesh, guest: GuestRun) -> None:
-        self._mesh = mesh
-        self._guest = guest
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._mesh, name)
-        if name in ("escalations", "db"):
-            return HostedObject(value, self._guest)
-        return value
-
-    async def sub(self, topic: str, callback: Subscriber) -> None:
-        """As HotMesh.sub; `callback` is called on the host loop (it may be sync or async)."""
-        check_text("topic", topic)
-        check_callback("callback", callback)
-        await self._guest.call(functools.partial(self._mesh.sub, topic, self._on_host(callback)))
-
-    async def psub(self, pattern: str, callback: Subscriber) -> None:
-        """As HotMesh.psub; `callback` is called on the host loop (it may be sync or async)."""
-        check_text("pattern", pattern)
-        check_callback("callback", callback)
-        await self._guest.call(functools.partial(self._mesh.psub, pattern, self._on_host(callback)))
-
-    def _on_host(self, callback: Subscriber) -> Subscriber:
-        guest = self._guest
-
-        def on_host(topic: str, output: dict[str, JSON]) -> None:
-            guest.call_soon_on_host(callback, topic, output)
-
-        return on_host
-
-    def __repr__(self) -> str:
-        return f"<HostedMesh app_id={self._mesh.app_id!r} on asyncio>"
+# -- objects of the guest, seen from the host ------------------------------------------------------------
 
 
 class HostedObject:
-    """A proxy whose coroutine methods run in the guest run; other attributes read through unchanged."""
+    """A proxy whose coroutine methods run in the guest run; objects of the `proxied` types it hands out (as
+    attributes, or results of its methods) are proxied too; other attributes read through unchanged."""
 
-    def __init__(self, target: object, guest: GuestRun) -> None:
+    def __init__(self, target: object, guest: GuestRun, proxied: tuple[type, ...] = ()) -> None:
         self._target = target
         self._guest = guest
+        self._proxied = proxied
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
         if inspect.iscoroutinefunction(value):
-            return _in_guest(value, self._guest)
-        return value
+            return self._in_guest(value)
+        if inspect.ismethod(value):
+            return self._wrapping(value)
+        return self._wrap(value)
+
+    def _wrap(self, value: Any) -> Any:
+        return HostedObject(value, self._guest, self._proxied) if isinstance(value, self._proxied) else value
+
+    def _in_guest(self, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def hosted(*args: Any, **kwargs: Any) -> Any:
+            return self._wrap(await self._guest.call(functools.partial(method, *args, **kwargs)))
+
+        return hosted
+
+    def _wrapping(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def hosted(*args: Any, **kwargs: Any) -> Any:
+            return self._wrap(method(*args, **kwargs))
+
+        return hosted
+
+    def __repr__(self) -> str:
+        return f"<hosted {self._target!r}>"
 
 
-def _in_guest(method: Callable[..., Awaitable[T]], guest: GuestRun) -> Callable[..., Awaitable[T]]:
-    @functools.wraps(method)
-    async def hosted(*args: Any, **kwargs: Any) -> T:
-        return await guest.call(functools.partial(method, *args, **kwargs))
-
-    return hosted
-
-
-def hosted_methods(cls: type) -> list[str]:
-    """The public coroutine methods of `cls` (HotMesh's are the ones a HostedMesh runs in the guest)."""
-    return [name for name, value in vars(cls).items()
-            if not name.startswith("_") and inspect.iscoroutinefunction(value)]
-
-
-def _hosted_method(name: str) -> Callable[..., Awaitable[Any]]:
-    method = getattr(HotMesh, name)
-
-    @functools.wraps(method)
-    async def hosted(self: HostedMesh, *args: Any, **kwargs: Any) -> Any:
-        return await self._guest.call(functools.partial(getattr(self._mesh, name), *args, **kwargs))
-
-    return hosted
-
-
-for _name in hosted_methods(HotMesh):
-    if _name not in vars(HostedMesh):  # sub/psub wrap their callbacks first
-        setattr(HostedMesh, _name, _hosted_method(_name))
-
-
-@asynccontextmanager
-async def open_hosted(cls: type[HotMesh], config: MeshConfig) -> AsyncIterator[HotMesh]:
-    """`HotMesh.open` on an asyncio host: the mesh in a guest run on the running loop, for the block."""
-    async with GuestRun.open() as guest:
-        hosted_config = attrs.evolve(config, workers=tuple(guest.hosted_worker(w) for w in config.workers))
-        mesh = await guest.call(functools.partial(_start_mesh, guest, cls, hosted_config))
-        yield HostedMesh(mesh, guest)
-
-
-async def _start_mesh(guest: GuestRun, cls: type[HotMesh], config: MeshConfig) -> HotMesh:
-    """(guest) Start `cls.serve(config)` in the guest's nursery; → the mesh once it serves."""
-    assert guest._nursery is not None
-    try:
-        mesh: HotMesh = await guest._nursery.start(cls.serve, config)
-    except BaseExceptionGroup as group:  # one failure (a bad DSN) surfaces as itself, as on trio
-        single = _sole_exception(group)
-        if single is None:
-            raise
-        raise single from None
-    return mesh
-
-
-async def serve_hosted(cls: type[HotMesh], config: MeshConfig, task_status: StartedStatus) -> None:
-    """`HotMesh.serve` on an asyncio host: report the mesh to `task_status` (anyio's `TaskGroup.start` passes
-    one), then serve until cancelled."""
-    async with open_hosted(cls, config) as mesh:
-        task_status.started(mesh)
-        await asyncio.get_running_loop().create_future()  # until cancelled
-
-
-__all__ = ["GuestRun", "HostCallbackCancelled", "HostedMesh", "HostedObject", "open_hosted", "serve_hosted"]
+__all__ = ["GuestRun", "HostCallbackCancelled", "HostedObject", "on_asyncio", "sole_exception"]

@@ -28,7 +28,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
-import sniffio
 import trio
 
 from hotmesh_actors.actors import Supervisor
@@ -54,6 +53,8 @@ from hotmesh_actors.errors import (
     PubSubTimeout,
     UnknownTopicError,
 )
+from hotmesh_actors.hosts import on_asyncio
+from hotmesh_actors.hosts import sole_exception as _sole_exception
 from hotmesh_actors.logs import apply_log_level
 from hotmesh_actors.mesh.arguments import (
     MAX_JOB_ID_BYTES,
@@ -180,8 +181,8 @@ class HotMesh:
         grace period, and closes the connections.
         """
         config = MeshConfig(app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings, guid=guid)
-        if _on_asyncio():
-            from hotmesh_actors.hosts import open_hosted  # imported here: it builds on this module
+        if on_asyncio():  # the mesh then runs as a trio guest run on the host's loop (hotmesh_actors/hosts.py)
+            from hotmesh_actors.mesh.hosted import open_hosted  # imported here: it builds on this module
 
             async with open_hosted(cls, config) as hosted:
                 yield hosted
@@ -212,8 +213,8 @@ class HotMesh:
         """
         config = _config_of(config, app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings,
                             guid=guid)
-        if _on_asyncio():
-            from hotmesh_actors.hosts import serve_hosted
+        if on_asyncio():
+            from hotmesh_actors.mesh.hosted import serve_hosted
 
             await serve_hosted(cls, config, task_status)
             return
@@ -577,35 +578,6 @@ class HotMesh:
         state = await self._load(job_id)
         app = await self.versions.active()
         return export_job(app, state)
-
-
-def _on_asyncio() -> bool:
-    """Whether the caller runs on asyncio (plain, or anyio's asyncio backend) rather than trio (hotmesh_actors/
-    hosts.py then serves the mesh as a trio guest run on its loop). Raises ConfigurationError on other hosts."""
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        raise ConfigurationError("HotMesh.open/serve must be called from a trio or asyncio task") from None
-    if library == "trio":
-        return False
-    if library == "asyncio":
-        return True
-    raise ConfigurationError(f"hotmesh_actors runs on trio or asyncio hosts, not {library!r}")
-
-
-def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The only exception inside (possibly nested) groups, or None when there are several."""
-    leaves: list[BaseException] = []
-
-    def collect(error: BaseException) -> None:
-        if isinstance(error, BaseExceptionGroup):
-            for inner in error.exceptions:
-                collect(inner)
-        else:
-            leaves.append(error)
-
-    collect(group)
-    return leaves[0] if len(leaves) == 1 else None
 
 
 def _subscribed_topic(topic: str, output: JobOutput) -> str:

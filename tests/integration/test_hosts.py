@@ -20,7 +20,7 @@ import trio
 
 from hotmesh_actors import HotMesh, StreamMessage, Worker
 from hotmesh_actors.errors import JobAlreadyCompletedError, JobNotFoundError, MeshClosedError, PubSubTimeout
-from hotmesh_actors.hosts import HostedMesh, hosted_methods
+from hotmesh_actors.mesh.hosted import HostedMesh, hosted_methods
 from tests.integration.activities_kit import app_yaml, fast_settings
 
 JSON = Any
