@@ -311,7 +311,7 @@ class GuestRun:
             log.error("subscriber callback failed", exc_info=task.exception())
 
     def on_host(self, function: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        """(guest) `function` wrapped so that trio code calling it runs it on the host loop (`run_on_host`)."""
+        """`function` wrapped so that trio code in the guest calling it runs it on the host loop (`run_on_host`)."""
 
         async def on_host(*args: Any) -> T:
             return await self.run_on_host(function, *args)

@@ -18,7 +18,9 @@ import anyio
 import pytest
 import trio
 
-from hotmesh_actors import HotMesh, StreamMessage, Worker
+from hotmesh_actors import HotMesh, StreamMessage, Worker, durable
+from hotmesh_actors.durable import workflow as wf
+from hotmesh_actors.durable.testing import WorkflowEnvironment
 from hotmesh_actors.errors import JobAlreadyCompletedError, JobNotFoundError, MeshClosedError, PubSubTimeout
 from hotmesh_actors.mesh.hosted import HostedMesh, hosted_methods
 from tests.integration.activities_kit import app_yaml, fast_settings
@@ -285,6 +287,47 @@ def test_serve_in_an_anyio_task_group(host: str, pg_dsn: str, app_id: str) -> No
             await mesh.activate("1")
             assert (await mesh.pubsub("h.start", {"n": 41}, timeout=BOUND_S))["data"]["n"] == 42
             group.cancel_scope.cancel()
+
+    run_on(host, main)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_durable_environment_runs_on_every_host(host: str) -> None:
+    """The in-memory durable environment: an `async def` activity runs on the host loop (asyncio-only APIs on
+    asyncio, with `activity.info()`), signals and results cross, errors keep their types, nothing is left."""
+
+    async def charge(order_id: str, cents: int) -> dict[str, JSON]:
+        info = durable.activity.info()
+        if on_asyncio():
+            await asyncio.sleep(0.001)
+            assert asyncio.current_task() is not None
+            where = "asyncio"
+        else:
+            await trio.sleep(0.001)
+            where = "trio"
+        return {"receipt": f"r-{order_id}", "cents": cents, "attempt": info.attempt, "where": where}
+
+    async def order(order_id: str) -> dict[str, JSON]:
+        acts = wf.proxy_activities()
+        receipt = await acts.charge(order_id, 500)
+        approved = await wf.condition(f"approve-{order_id}")
+        return {"receipt": receipt, "approved": approved}
+
+    async def main() -> None:
+        before = running_tasks()
+        with anyio.fail_after(BOUND_S):
+            async with WorkflowEnvironment.open(workflows=[order], activities=[charge]) as env:
+                handle = await env.client.workflow.start(order, args=["A"], task_queue=env.task_queue,
+                                                         workflow_id="o-A")
+                await handle.signal("approve-A", {"ok": True})
+                assert await handle.result() == {
+                    "receipt": {"receipt": "r-A", "cents": 500, "attempt": 1,
+                                "where": "asyncio" if on_asyncio() else "trio"},
+                    "approved": {"ok": True}}
+                assert await env.client.workflow.get_handle("o-A").status() == 0
+                with pytest.raises(durable.JobNotFoundError):
+                    await env.client.workflow.get_handle("no-such-workflow").status()
+        assert not running_tasks() - before
 
     run_on(host, main)
 
