@@ -30,8 +30,9 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+import attrs
 import outcome
 import sniffio
 import trio
@@ -41,6 +42,7 @@ from hotmesh_actors.errors import ConfigurationError, MeshClosedError
 log = logging.getLogger("hotmesh_actors.hosts")
 
 T = TypeVar("T")
+T2 = TypeVar("T2")
 JSON = Any
 
 
@@ -79,10 +81,14 @@ class HostCallbackCancelled(RuntimeError):
 
 
 class GuestRun:
-    """A trio guest run on the running asyncio loop: a nursery that runs the host's calls, and the way back.
+    """The trio guest run of an asyncio loop, shared by every mesh (or environment) opened on that loop.
 
-    Open it with :meth:`open`; every method but `open` and `call` is for trio code inside the guest.
+    trio allows one run per thread, so the first `shared()` block of a loop starts the run and the last one to
+    leave stops it. Each user holds its own trio context manager in the run with :meth:`hold`, which stops it
+    when that user's block ends. `call` is for the host; `run_on_host` and `on_host` are for trio code inside.
     """
+
+    _runs: ClassVar[dict[asyncio.AbstractEventLoop, GuestRun]] = {}
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -92,48 +98,51 @@ class GuestRun:
         self._started: asyncio.Future[None] = loop.create_future()
         self._finished: asyncio.Future[outcome.Outcome[None]] = loop.create_future()
         self._closing = False
-        self._host_tasks: set[asyncio.Task[Any]] = set()
-        self._opener: asyncio.Task[Any] | None = None
-        self._serving = False
-        self._failed_while_serving = False
+        self._users = 0
 
     @classmethod
     @asynccontextmanager
-    async def open(cls) -> AsyncIterator[GuestRun]:
-        """Start a guest run on the running loop for the duration of the block; stop it and wait for it after.
-
-        Should the guest run fail while the block runs, the block is cancelled and the failure raised.
-        """
-        guest = cls(asyncio.get_running_loop())
-        guest._opener = asyncio.current_task()
-        trio.lowlevel.start_guest_run(
-            guest._main,
-            run_sync_soon_threadsafe=guest.loop.call_soon_threadsafe,
-            run_sync_soon_not_threadsafe=guest.loop.call_soon,
-            done_callback=guest._done,
-            host_uses_signal_set_wakeup_fd=True,
-        )
+    async def shared(cls) -> AsyncIterator[GuestRun]:
+        """The running loop's guest run for the duration of the block, started if none runs; the last block to
+        leave stops it and waits for it (a cancel of that wait is deferred until it has ended)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            guest = cls._runs.get(loop)
+            if guest is None:
+                guest = cls._runs[loop] = cls(loop)
+                guest._start()
+                break
+            if not guest._closing:
+                break
+            await _shielded(guest._finished)  # the last user is stopping it: start afresh once it has stopped
+        guest._users += 1
         try:
             await guest._wait(guest._started)
-            guest._serving = True
             yield guest
-        except BaseException as err:
-            await guest.aclose()
-            failure = guest.failure()
-            # A block cancelled (or refused a call) because the guest failed raises the guest's failure.
-            if failure is not None and guest._failed_while_serving and isinstance(
-                    err, asyncio.CancelledError | MeshClosedError):
-                if isinstance(err, asyncio.CancelledError) and guest._opener is not None:
-                    guest._opener.uncancel()
-                raise failure from None
-            raise
-        await guest.aclose()
+        finally:
+            guest._users -= 1
+            if guest._users == 0:
+                guest._closing = True
+                try:
+                    await guest._aclose()
+                finally:
+                    if cls._runs.get(loop) is guest:
+                        del cls._runs[loop]
         failure = guest.failure()
         if failure is not None:
             raise failure
 
+    def _start(self) -> None:
+        trio.lowlevel.start_guest_run(
+            self._main,
+            run_sync_soon_threadsafe=self.loop.call_soon_threadsafe,
+            run_sync_soon_not_threadsafe=self.loop.call_soon,
+            done_callback=self._done,
+            host_uses_signal_set_wakeup_fd=True,
+        )
+
     async def _main(self) -> None:
-        """(guest) The guest's root: a nursery for host calls and the mesh, open until `aclose`."""
+        """(guest) The guest's root: a nursery for host calls and holds, open until the last user leaves."""
         self.token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -144,15 +153,14 @@ class GuestRun:
         self._nursery = None
 
     def _done(self, result: outcome.Outcome[None]) -> None:
-        """(host loop) The guest run ended; a failure while the block runs cancels the block."""
+        """(host loop) The guest run ended."""
         if not self._finished.done():
             self._finished.set_result(result)
+        failure = self.failure()
         if not self._started.done():
-            self._started.set_exception(self.failure() or MeshClosedError("the mesh's trio run ended early"))
-        if isinstance(result, outcome.Error) and self._serving and not self._closing:
-            self._failed_while_serving = True
-            if self._opener is not None:
-                self._opener.cancel()
+            self._started.set_exception(failure or MeshClosedError("the trio guest run ended before it started"))
+        elif failure is not None:  # holds and calls catch their own errors: this is a fault of the bridge itself
+            log.error("the trio guest run failed", exc_info=failure)
 
     def failure(self) -> BaseException | None:
         """The guest run's failure once it has ended (a lone exception unwrapped from nursery groups)."""
@@ -172,38 +180,25 @@ class GuestRun:
             either: list[asyncio.Future[Any]] = [future, self._finished]
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not future.done():
-            raise MeshClosedError("the mesh stopped")
+            raise MeshClosedError("the trio guest run stopped")
         return future.result()
 
-    async def aclose(self) -> None:
-        """Stop the guest run and wait for it (cancelling this wait is deferred until it ends), then cancel and
-        await the subscriber callbacks still running on the host."""
-        self._closing = True
+    async def _aclose(self) -> None:
+        """Stop the guest run and wait for it to end."""
         if not self._finished.done() and self.token is not None:
             try:
                 self.token.run_sync_soon(self._stop.set)
             except trio.RunFinishedError:
                 pass
-        cancelled = False
-        while not self._finished.done():
-            try:
-                await asyncio.shield(self._finished)
-            except asyncio.CancelledError:
-                cancelled = True  # the guest is stopping; returning before it has would leave it running
-        for task in list(self._host_tasks):
-            task.cancel()
-        if self._host_tasks:
-            await asyncio.gather(*self._host_tasks, return_exceptions=True)
-        if cancelled:
-            raise asyncio.CancelledError
+        await _shielded(self._finished)
 
     # -- host → guest ---------------------------------------------------------------------------------
 
     async def call(self, function: Callable[[], Awaitable[T]]) -> T:
         """(host) Run `function()` in the guest and return its result, or raise its exception.
 
-        Raises MeshClosedError once the mesh is stopping or stopped. Cancelling the caller cancels the call in
-        the guest (without waiting for it: the guest's stop waits for it).
+        Raises MeshClosedError once the guest run is stopping or stopped. Cancelling the caller cancels the
+        call in the guest (without waiting for it: the guest's stop waits for it).
         """
         if self._closing or self._finished.done() or self.token is None:
             raise MeshClosedError("the mesh is closed: call its methods inside `async with HotMesh.open(...)`")
@@ -250,6 +245,93 @@ class GuestRun:
                     pass
             raise
 
+    @asynccontextmanager
+    async def hold(self, factory: Callable[[], AbstractAsyncContextManager[T]]) -> AsyncIterator[Holding[T]]:
+        """(host) Enter `factory()`, a trio async context manager, in a task of the guest for the block; leave
+        it when the block ends and wait until it has (its exit's error, if any, is raised then).
+
+        The task runs with the host's contextvars as they are here. Errors on entry are raised unwrapped from
+        groups. Should the context manager fail while the block runs (the mesh crashed), the block is
+        cancelled and that failure raised, as a trio nursery would.
+        """
+        opener = asyncio.current_task()
+        context = contextvars.copy_context()
+        state = _HoldState(stopped=self.loop.create_future())
+
+        async def holder(task_status: trio.TaskStatus[T] = trio.TASK_STATUS_IGNORED) -> None:
+            for var, value in context.items():  # the host's contextvars, for whatever the holder starts
+                var.set(value)
+            started = False
+            try:
+                with trio.CancelScope() as scope:
+                    state.scope = scope
+                    async with factory() as held:
+                        task_status.started(held)
+                        started = True
+                        await trio.sleep_forever()
+            except trio.Cancelled:
+                raise
+            except BaseException as err:
+                if not started:
+                    raise
+                state.error = err
+                if not state.leaving and opener is not None:
+                    state.cancelled_opener = True
+                    opener.cancel()
+            finally:
+                if started and not state.stopped.done():
+                    state.stopped.set_result(None)
+
+        async def start() -> T:
+            assert self._nursery is not None
+            try:
+                held: T = await self._nursery.start(holder)
+            except BaseExceptionGroup as group:  # one failure (a bad DSN) surfaces as itself, as on trio
+                single = sole_exception(group)
+                if single is None:
+                    raise
+                raise single from None
+            return held
+
+        holding = Holding(self, await self.call(start))
+        try:
+            yield holding
+        except BaseException as err:
+            await self._leave(state, holding)
+            if state.error is not None and state.cancelled_opener and isinstance(
+                    err, asyncio.CancelledError | MeshClosedError):
+                if isinstance(err, asyncio.CancelledError) and opener is not None:
+                    opener.uncancel()
+                raise state.error from None
+            raise
+        await self._leave(state, holding)
+        if state.error is not None:
+            raise state.error
+
+    async def _leave(self, state: _HoldState, holding: Holding[Any]) -> None:
+        """Leave a hold: stop its task in the guest and wait for it, then cancel and await its subscriber tasks
+        on the host (a cancel of these waits is deferred until they end, then raised)."""
+        holding.closed = True
+        state.leaving = True
+        if not state.stopped.done() and state.scope is not None and self.token is not None:
+            try:
+                self.token.run_sync_soon(state.scope.cancel)
+            except trio.RunFinishedError:
+                pass
+        cancelled = False
+        while not (state.stopped.done() or self._finished.done()):
+            try:
+                either: list[asyncio.Future[Any]] = [state.stopped, self._finished]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                cancelled = True  # returning before the mesh has stopped would leave its tasks running
+        try:
+            await holding.aclose()
+        except asyncio.CancelledError:
+            cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+
     # -- guest → host ---------------------------------------------------------------------------------
 
     async def run_on_host(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -268,9 +350,9 @@ class GuestRun:
             except trio.RunFinishedError:
                 pass
 
-        # A copy of the calling trio task's context: the app's contextvars as they were at `open` (the guest run
-        # started in a copy of them) plus those the library sets around a callback (`durable.activity.info()`,
-        # the chaos kit's step marker).
+        # A copy of the calling trio task's context: the app's contextvars as they were at `open` (the hold
+        # set them) plus those the library sets around a callback (`durable.activity.info()`, the chaos kit's
+        # step marker).
         task = self.loop.create_task(_coroutine(function, *args), context=contextvars.copy_context())
         task.add_done_callback(finished)
         try:
@@ -284,32 +366,6 @@ class GuestRun:
             raise HostCallbackCancelled(f"the host cancelled the callback {_name_of(function)}")
         return task.result()
 
-    def call_soon_on_host(self, function: Callable[..., object], *args: Any) -> None:
-        """(guest) Call `function(*args)` soon on the host loop (outside the trio tick, in a copy of the calling
-        task's context); an awaitable it returns runs as an asyncio task that the guest's close cancels and awaits."""
-        self.loop.call_soon(self._call_on_host, function, args, context=contextvars.copy_context())
-
-    def _call_on_host(self, function: Callable[..., object], args: tuple[Any, ...]) -> None:
-        try:
-            result = function(*args)
-        except Exception:
-            log.exception("subscriber callback %s failed", _name_of(function))
-            return
-        if not inspect.isawaitable(result):
-            return
-        if self._closing:
-            if inspect.iscoroutine(result):
-                result.close()
-            return
-        task = asyncio.ensure_future(result)
-        self._host_tasks.add(task)
-        task.add_done_callback(self._host_task_done)
-
-    def _host_task_done(self, task: asyncio.Task[Any]) -> None:
-        self._host_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("subscriber callback failed", exc_info=task.exception())
-
     def on_host(self, function: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         """`function` wrapped so that trio code in the guest calling it runs it on the host loop (`run_on_host`)."""
 
@@ -319,27 +375,78 @@ class GuestRun:
         functools.update_wrapper(on_host, function)
         return on_host
 
-    async def enter(self, factory: Callable[[], AbstractAsyncContextManager[T]]) -> T:
-        """(host) Enter `factory()` (a trio async context manager) in a task of the guest that holds it open
-        until the guest stops; → what it yields. Its errors on entry are raised here, unwrapped from groups."""
 
-        async def hold(task_status: trio.TaskStatus[T] = trio.TASK_STATUS_IGNORED) -> None:
-            async with factory() as value:
-                task_status.started(value)
-                await trio.sleep_forever()
+@attrs.define(eq=False)
+class _HoldState:
+    """What a hold's host side and its task in the guest share."""
 
-        async def start() -> T:
-            assert self._nursery is not None
-            try:
-                value: T = await self._nursery.start(hold)
-            except BaseExceptionGroup as group:  # one failure (a bad DSN) surfaces as itself, as on trio
-                single = sole_exception(group)
-                if single is None:
-                    raise
-                raise single from None
-            return value
+    stopped: asyncio.Future[None]
+    scope: trio.CancelScope | None = None
+    error: BaseException | None = None
+    leaving: bool = False
+    cancelled_opener: bool = False
 
-        return await self.call(start)
+
+class Holding(Generic[T]):
+    """What :meth:`GuestRun.hold` yields: the held value, calls into the guest that end with the block, and
+    the host tasks (subscriber callbacks) started for it, which leaving the block cancels and awaits."""
+
+    def __init__(self, guest: GuestRun, value: T) -> None:
+        self.guest = guest
+        self.value = value
+        self.closed = False
+        self._host_tasks: set[asyncio.Task[Any]] = set()
+
+    async def call(self, function: Callable[[], Awaitable[T2]]) -> T2:
+        """(host) As GuestRun.call, refused with MeshClosedError once the block has ended."""
+        if self.closed:
+            raise MeshClosedError("the mesh is closed: call its methods inside `async with HotMesh.open(...)`")
+        return await self.guest.call(function)
+
+    def call_soon_on_host(self, function: Callable[..., object], *args: Any) -> None:
+        """(guest) Call `function(*args)` soon on the host loop (outside the trio tick, in a copy of the calling
+        task's context); an awaitable it returns runs as an asyncio task that leaving the block cancels."""
+        self.guest.loop.call_soon(self._call_on_host, function, args, context=contextvars.copy_context())
+
+    def _call_on_host(self, function: Callable[..., object], args: tuple[Any, ...]) -> None:
+        try:
+            result = function(*args)
+        except Exception:
+            log.exception("subscriber callback %s failed", _name_of(function))
+            return
+        if not inspect.isawaitable(result):
+            return
+        if self.closed:
+            if inspect.iscoroutine(result):
+                result.close()
+            return
+        task = asyncio.ensure_future(result)
+        self._host_tasks.add(task)
+        task.add_done_callback(self._host_task_done)
+
+    def _host_task_done(self, task: asyncio.Future[Any]) -> None:
+        self._host_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("subscriber callback failed", exc_info=task.exception())
+
+    async def aclose(self) -> None:
+        """Cancel and await the host tasks started for this hold."""
+        for task in list(self._host_tasks):
+            task.cancel()
+        if self._host_tasks:
+            await asyncio.gather(*self._host_tasks, return_exceptions=True)
+
+
+async def _shielded(future: asyncio.Future[Any]) -> None:
+    """Wait for `future` to be done; a cancel of this wait is deferred until it is, then raised."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def _coroutine(function: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -358,9 +465,9 @@ class HostedObject:
     """A proxy whose coroutine methods run in the guest run; objects of the `proxied` types it hands out (as
     attributes, or results of its methods) are proxied too; other attributes read through unchanged."""
 
-    def __init__(self, target: object, guest: GuestRun, proxied: tuple[type, ...] = ()) -> None:
+    def __init__(self, target: object, holding: Holding[Any], proxied: tuple[type, ...] = ()) -> None:
         self._target = target
-        self._guest = guest
+        self._holding = holding
         self._proxied = proxied
 
     def __getattr__(self, name: str) -> Any:
@@ -372,12 +479,12 @@ class HostedObject:
         return self._wrap(value)
 
     def _wrap(self, value: Any) -> Any:
-        return HostedObject(value, self._guest, self._proxied) if isinstance(value, self._proxied) else value
+        return HostedObject(value, self._holding, self._proxied) if isinstance(value, self._proxied) else value
 
     def _in_guest(self, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         @functools.wraps(method)
         async def hosted(*args: Any, **kwargs: Any) -> Any:
-            return self._wrap(await self._guest.call(functools.partial(method, *args, **kwargs)))
+            return self._wrap(await self._holding.call(functools.partial(method, *args, **kwargs)))
 
         return hosted
 
@@ -392,4 +499,4 @@ class HostedObject:
         return f"<hosted {self._target!r}>"
 
 
-__all__ = ["GuestRun", "HostCallbackCancelled", "HostedObject", "on_asyncio", "sole_exception"]
+__all__ = ["GuestRun", "HostCallbackCancelled", "HostedObject", "Holding", "on_asyncio", "sole_exception"]

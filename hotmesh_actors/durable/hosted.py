@@ -33,13 +33,14 @@ async def open_hosted_environment(cls: type[WorkflowEnvironment], *,
     from hotmesh_actors.durable.testing import InMemoryBackend
 
     table = activity_table(activities)  # named and checked here, so the wrappers keep the activities' names
-    async with GuestRun.open() as guest:
+    async with GuestRun.shared() as guest:
         hosted = {name: guest.on_host(function) if inspect.iscoroutinefunction(function) else function
                   for name, function in table.items()}
-        env = await guest.enter(functools.partial(cls.open, workflows=workflows, activities=hosted, **options))
-        # The proxy reads like the environment (env.client.workflow.start(...), handle.result(), env.backend …).
-        yield cast("WorkflowEnvironment", HostedObject(env, guest, proxied=(Client, WorkflowClient, WorkflowHandle,
-                                                                            InMemoryBackend)))
+        opening = functools.partial(cls.open, workflows=workflows, activities=hosted, **options)
+        async with guest.hold(opening) as holding:
+            # The proxy reads like the environment (env.client.workflow.start(...), handle.result(), env.backend).
+            yield cast("WorkflowEnvironment", HostedObject(holding.value, holding, proxied=(
+                Client, WorkflowClient, WorkflowHandle, InMemoryBackend)))
 
 
 __all__ = ["open_hosted_environment"]

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from hotmesh_actors.hosts import GuestRun, HostedObject
+from hotmesh_actors.hosts import GuestRun, Holding, HostedObject
 from hotmesh_actors.mesh.arguments import check_callback, check_text
 from hotmesh_actors.mesh.hotmesh import HotMesh, MeshConfig, Subscriber
 
@@ -37,9 +37,9 @@ class HostedMesh(HotMesh):
     guest too. `sub`/`psub` callbacks are called on the host loop.
     """
 
-    def __init__(self, mesh: HotMesh, guest: GuestRun) -> None:
-        self._mesh = mesh
-        self._guest = guest
+    def __init__(self, holding: Holding[HotMesh]) -> None:
+        self._mesh = holding.value
+        self._guest = holding
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._mesh, name)
@@ -95,11 +95,12 @@ for _name in hosted_methods(HotMesh):
 @asynccontextmanager
 async def open_hosted(cls: type[HotMesh], config: MeshConfig) -> AsyncIterator[HotMesh]:
     """`HotMesh.open` on an asyncio host: the mesh in a guest run on the running loop, for the block."""
-    async with GuestRun.open() as guest:
+    async with GuestRun.shared() as guest:
         # The worker callbacks run on the host loop; everything else of the mesh runs in the guest.
         workers = tuple(attrs.evolve(worker, callback=guest.on_host(worker.callback)) for worker in config.workers)
-        mesh = await guest.enter(functools.partial(cls.open, **_open_keywords(attrs.evolve(config, workers=workers))))
-        yield HostedMesh(mesh, guest)
+        opening = functools.partial(cls.open, **_open_keywords(attrs.evolve(config, workers=workers)))
+        async with guest.hold(opening) as holding:
+            yield HostedMesh(holding)
 
 
 def _open_keywords(config: MeshConfig) -> dict[str, Any]:

@@ -21,7 +21,14 @@ import trio
 from hotmesh_actors import HotMesh, StreamMessage, Worker, durable
 from hotmesh_actors.durable import workflow as wf
 from hotmesh_actors.durable.testing import WorkflowEnvironment
-from hotmesh_actors.errors import JobAlreadyCompletedError, JobNotFoundError, MeshClosedError, PubSubTimeout
+from hotmesh_actors.errors import (
+    DatabaseUnavailableError,
+    JobAlreadyCompletedError,
+    JobNotFoundError,
+    MeshClosedError,
+    PubSubTimeout,
+)
+from hotmesh_actors.hosts import GuestRun
 from hotmesh_actors.mesh.hosted import HostedMesh, hosted_methods
 from tests.integration.activities_kit import app_yaml, fast_settings
 
@@ -199,6 +206,8 @@ async def scenario(dsn: str, app_id: str, host: str) -> None:
 
             jid = f"wait-{host}"
             await mesh.sub(f"h.waited.{jid}", side.on_published)
+            matched: list[tuple[str, bool]] = []
+            await mesh.psub("h.waited.*", lambda topic, output: matched.append((topic, on_asyncio())))  # a sync one
             assert await mesh.pub("h.wait", {}, job_id=jid) == jid
             await mesh.signal("h.resume", {"id": jid, "done": True})
             topic, published = await side.next_published()
@@ -207,6 +216,10 @@ async def scenario(dsn: str, app_id: str, host: str) -> None:
             assert await mesh.get_status(jid) == 0
             assert (await mesh.get_state("h.wait", jid))["data"]["done"] is True
             await mesh.unsub(f"h.waited.{jid}")
+            while not matched:
+                await anyio.sleep(0.01)
+            assert matched == [("h.waited", side.asyncio)]
+            await mesh.punsub("h.waited.*")
 
             stuck = await mesh.pub("h.wait", {})
             await mesh.interrupt("h.wait", stuck, reason="test")
@@ -219,8 +232,8 @@ async def scenario(dsn: str, app_id: str, host: str) -> None:
     leftover = running_tasks() - before
     assert not leftover, f"tasks left running after the block: {leftover}"
     if side.asyncio:
-        assert isinstance(mesh, HostedMesh) and mesh._guest.failure() is None
-        assert mesh._guest._finished.done()  # the trio guest run itself has ended
+        assert isinstance(mesh, HostedMesh) and mesh._guest.guest.failure() is None
+        assert mesh._guest.guest._finished.done()  # the trio guest run itself has ended
         with pytest.raises(MeshClosedError):
             await mesh.get_status(jid)
 
@@ -287,6 +300,71 @@ def test_serve_in_an_anyio_task_group(host: str, pg_dsn: str, app_id: str) -> No
             await mesh.activate("1")
             assert (await mesh.pubsub("h.start", {"n": 41}, timeout=BOUND_S))["data"]["n"] == 42
             group.cancel_scope.cancel()
+
+    run_on(host, main)
+
+
+@pytest.mark.parametrize("host", ["asyncio", "anyio-asyncio"])
+def test_two_meshes_on_one_asyncio_loop_share_its_guest_run_and_stop_apart(host: str, pg_dsn: str,
+                                                                           app_id: str) -> None:
+    """trio allows one run per thread: meshes opened on one loop share its guest run, each stops on its own."""
+
+    async def increment(msg: StreamMessage) -> dict[str, JSON]:
+        await asyncio.sleep(0)
+        return {"data": {"n": msg.data["n"] + 1, "task": "asyncio"}}
+
+    async def main() -> None:
+        before = running_tasks()
+        loop = asyncio.get_running_loop()
+        async with HotMesh.open(app_id=app_id, dsn=pg_dsn, workers=[Worker("h.work", increment)],
+                                settings=fast_settings()) as server:
+            await server.deploy(app_yaml(app_id, GRAPHS))
+            await server.activate("1")
+            async with HotMesh.open(app_id=app_id, dsn=pg_dsn, engine=False) as client:
+                assert (await client.pubsub("h.start", {"n": 1}, timeout=BOUND_S))["data"]["n"] == 2
+            assert client._guest.closed and loop in GuestRun._runs  # the client stopped; the run serves on
+            with pytest.raises(MeshClosedError):
+                await client.get_status("any")
+            assert (await server.pubsub("h.start", {"n": 2}, timeout=BOUND_S))["data"]["n"] == 3
+        assert loop not in GuestRun._runs and not running_tasks() - before
+
+    run_on(host, main)
+
+
+@pytest.mark.parametrize("host", ["asyncio", "anyio-asyncio"])
+def test_leaving_the_block_by_an_error_or_a_cancel_stops_the_mesh(host: str, pg_dsn: str, app_id: str) -> None:
+    async def main() -> None:
+        before = running_tasks()
+        with pytest.raises(KeyError):  # the block's own error comes out as itself
+            async with HotMesh.open(app_id=app_id, dsn=pg_dsn, settings=fast_settings()) as mesh:
+                assert await mesh.prune() == {"jobs": 0, "engine_streams": 0, "worker_streams": 0, "signals": 0}
+                raise KeyError("app bug")
+        assert not running_tasks() - before
+
+        entered = asyncio.Event()
+
+        async def body() -> None:
+            async with HotMesh.open(app_id=app_id, dsn=pg_dsn, settings=fast_settings()):
+                entered.set()
+                await asyncio.sleep(3600)
+
+        task = asyncio.create_task(body())
+        await entered.wait()
+        task.cancel()  # as the app's shutdown would
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not running_tasks() - before
+
+    run_on(host, main)
+
+
+@pytest.mark.parametrize("host", ["asyncio", "anyio-asyncio"])
+def test_a_bad_dsn_raises_database_unavailable_on_asyncio(host: str, app_id: str) -> None:
+    async def main() -> None:
+        with pytest.raises(DatabaseUnavailableError, match="127.0.0.1"):
+            async with HotMesh.open(app_id=app_id, dsn="postgresql://postgres@127.0.0.1:1/postgres",
+                                    settings=fast_settings()):
+                pass  # pragma: no cover
 
     run_on(host, main)
 
