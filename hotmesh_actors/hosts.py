@@ -15,10 +15,13 @@ in-memory durable environment):
   may await the app's asyncio clients) and awaits it from trio; cancelling the trio side (the worker stopping)
   cancels the asyncio task and waits for it. `sub`/`psub` callbacks are scheduled on the host loop the same way.
 
-Leaving `async with HotMesh.open(...)` stops the guest run (the mesh's ordinary structured stop, grace period
-included) and waits for it, then cancels and awaits any subscriber callback still running on the host: no
-task the mesh started outlives the block. The Postgres driver is untouched: by default asyncpg runs on its own
-asyncio loop in a thread (store/driver.py), which a guest run reaches exactly as a trio run does.
+A loop has one guest run (trio allows one run per thread), shared by every mesh opened on it: each mesh is
+the unchanged `HotMesh.open` held open in a task of the guest (:meth:`GuestRun.hold`). Leaving the app's
+`async with HotMesh.open(...)` leaves that context manager (the mesh's ordinary structured stop, grace period
+included) and waits for it, cancels and awaits the mesh's subscriber tasks on the host, and, for the loop's last
+mesh, stops the guest run and waits for it: no task the mesh started outlives the block. The Postgres driver is
+untouched: by default asyncpg runs on its own asyncio loop in a thread (store/driver.py), which a guest run
+reaches exactly as a trio run does.
 """
 
 from __future__ import annotations
@@ -109,8 +112,9 @@ class GuestRun:
         while True:
             guest = cls._runs.get(loop)
             if guest is None:
-                guest = cls._runs[loop] = cls(loop)
-                guest._start()
+                guest = cls(loop)
+                guest._start()  # raises if a trio run already owns this thread (e.g. a trio-asyncio loop)
+                cls._runs[loop] = guest
                 break
             if not guest._closing:
                 break

@@ -39,31 +39,31 @@ class HostedMesh(HotMesh):
 
     def __init__(self, holding: Holding[HotMesh]) -> None:
         self._mesh = holding.value
-        self._guest = holding
+        self._holding = holding
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._mesh, name)
         if name in ("escalations", "db"):
-            return HostedObject(value, self._guest)
+            return HostedObject(value, self._holding)
         return value
 
     async def sub(self, topic: str, callback: Subscriber) -> None:
         """As HotMesh.sub; `callback` is called on the host loop (it may be sync or async)."""
         check_text("topic", topic)
         check_callback("callback", callback)
-        await self._guest.call(functools.partial(self._mesh.sub, topic, self._on_host(callback)))
+        await self._holding.call(functools.partial(self._mesh.sub, topic, self._on_host(callback)))
 
     async def psub(self, pattern: str, callback: Subscriber) -> None:
         """As HotMesh.psub; `callback` is called on the host loop (it may be sync or async)."""
         check_text("pattern", pattern)
         check_callback("callback", callback)
-        await self._guest.call(functools.partial(self._mesh.psub, pattern, self._on_host(callback)))
+        await self._holding.call(functools.partial(self._mesh.psub, pattern, self._on_host(callback)))
 
     def _on_host(self, callback: Subscriber) -> Subscriber:
-        guest = self._guest
+        holding = self._holding
 
         def on_host(topic: str, output: dict[str, JSON]) -> None:
-            guest.call_soon_on_host(callback, topic, output)
+            holding.call_soon_on_host(callback, topic, output)
 
         return on_host
 
@@ -82,7 +82,7 @@ def _hosted_method(name: str) -> Callable[..., Awaitable[Any]]:
 
     @functools.wraps(method)
     async def hosted(self: HostedMesh, *args: Any, **kwargs: Any) -> Any:
-        return await self._guest.call(functools.partial(getattr(self._mesh, name), *args, **kwargs))
+        return await self._holding.call(functools.partial(getattr(self._mesh, name), *args, **kwargs))
 
     return hosted
 

@@ -232,8 +232,8 @@ async def scenario(dsn: str, app_id: str, host: str) -> None:
     leftover = running_tasks() - before
     assert not leftover, f"tasks left running after the block: {leftover}"
     if side.asyncio:
-        assert isinstance(mesh, HostedMesh) and mesh._guest.guest.failure() is None
-        assert mesh._guest.guest._finished.done()  # the trio guest run itself has ended
+        assert isinstance(mesh, HostedMesh) and mesh._holding.guest.failure() is None
+        assert mesh._holding.guest._finished.done()  # the trio guest run itself has ended
         with pytest.raises(MeshClosedError):
             await mesh.get_status(jid)
 
@@ -322,7 +322,7 @@ def test_two_meshes_on_one_asyncio_loop_share_its_guest_run_and_stop_apart(host:
             await server.activate("1")
             async with HotMesh.open(app_id=app_id, dsn=pg_dsn, engine=False) as client:
                 assert (await client.pubsub("h.start", {"n": 1}, timeout=BOUND_S))["data"]["n"] == 2
-            assert client._guest.closed and loop in GuestRun._runs  # the client stopped; the run serves on
+            assert client._holding.closed and loop in GuestRun._runs  # the client stopped; the run serves on
             with pytest.raises(MeshClosedError):
                 await client.get_status("any")
             assert (await server.pubsub("h.start", {"n": 2}, timeout=BOUND_S))["data"]["n"] == 3
