@@ -285,6 +285,62 @@ def test_asyncio_worker_exception_is_retried_then_fails_the_job_as_on_trio(host:
     run_on(host, main)
 
 
+@pytest.mark.parametrize("host", ["asyncio", "anyio-asyncio"])
+def test_leaving_the_block_cancels_a_parked_callback_on_the_host(host: str, pg_dsn: str, app_id: str) -> None:
+    """Mesh → host cancellation: the worker's stop (after the supervisor's grace period) cancels the callback's
+    asyncio task, and the block ends only once it has ended."""
+    seen: list[str] = []
+
+    async def parked(msg: StreamMessage) -> dict[str, JSON]:
+        seen.append("started")
+        try:
+            await asyncio.Event().wait()  # never set
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        return {}  # pragma: no cover
+
+    async def main() -> None:
+        before = running_tasks()
+        async with HotMesh.open(app_id=app_id, dsn=pg_dsn, workers=[Worker("h.work", parked)],
+                                settings=fast_settings()) as mesh:
+            await mesh.deploy(app_yaml(app_id, GRAPHS))
+            await mesh.activate("1")
+            await mesh.pub("h.start", {"n": 1})
+            while not seen:
+                await asyncio.sleep(0.01)
+        assert seen == ["started", "cancelled"]
+        assert not running_tasks() - before
+
+    run_on(host, main)
+
+
+@pytest.mark.parametrize("host", ["asyncio", "anyio-asyncio"])
+def test_a_callback_the_host_cancels_is_retried(host: str, pg_dsn: str, app_id: str) -> None:
+    from hotmesh_actors import RetryPolicy
+
+    attempts: list[int] = []
+
+    async def cancelled_once(msg: StreamMessage) -> dict[str, JSON]:
+        attempts.append(msg.data["n"])
+        if len(attempts) == 1:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # the app cancels its own callback (a shutdown hook, a timeout of its own …)
+            await asyncio.sleep(1)
+        return {"data": {"n": msg.data["n"] + 1, "task": "asyncio"}}
+
+    async def main() -> None:
+        worker = Worker("h.work", cancelled_once, retry_policy=RetryPolicy(maximum_attempts=3, initial_interval=0.01))
+        async with HotMesh.open(app_id=app_id, dsn=pg_dsn, workers=[worker], settings=fast_settings()) as mesh:
+            await mesh.deploy(app_yaml(app_id, GRAPHS))
+            await mesh.activate("1")
+            assert (await mesh.pubsub("h.start", {"n": 1}, timeout=BOUND_S))["data"]["n"] == 2
+        assert attempts == [1, 1]
+
+    run_on(host, main)
+
+
 @pytest.mark.parametrize("host", ["anyio-asyncio", "anyio-trio"])
 def test_serve_in_an_anyio_task_group(host: str, pg_dsn: str, app_id: str) -> None:
     async def increment(msg: StreamMessage) -> dict[str, JSON]:
