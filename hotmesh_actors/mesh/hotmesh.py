@@ -179,6 +179,9 @@ class HotMesh:
         Raises ConfigurationError for a malformed app id, DatabaseUnavailableError when Postgres cannot be
         reached or started. Leaving the block stops claiming, lets in-flight callbacks finish within the
         grace period, and closes the connections.
+
+        From an asyncio app (or anyio's asyncio backend) the same call runs the mesh as a trio guest run on the
+        app's loop and yields a HostedMesh, whose worker and `sub` callbacks run on that loop (mesh/hosted.py).
         """
         config = MeshConfig(app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings, guid=guid)
         if on_asyncio():  # the mesh then runs as a trio guest run on the host's loop (hotmesh_actors/hosts.py)
@@ -210,6 +213,7 @@ class HotMesh:
 
         Takes `open`'s keywords (same meanings and defaults) or one `MeshConfig`, not both; see the module
         docstring for `nursery.start`. Raises ConfigurationError for neither/both, or a malformed app id.
+        On asyncio, `task_status` is anyio's (`await task_group.start(functools.partial(HotMesh.serve, ...))`).
         """
         config = _config_of(config, app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings,
                             guid=guid)
