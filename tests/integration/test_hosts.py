@@ -229,6 +229,8 @@ async def scenario(dsn: str, app_id: str, host: str) -> None:
             with pytest.raises(JobNotFoundError):
                 await mesh.get_status("no-such-job")
             assert (await mesh.export(jid))["status"] == 0
+            assert await mesh.escalations.count() == 0  # the mesh's helpers answer too (proxied on asyncio)
+            assert await mesh.db.fetchval("SELECT 41 + 1") == 42
     leftover = running_tasks() - before
     assert not leftover, f"tasks left running after the block: {leftover}"
     if side.asyncio:
