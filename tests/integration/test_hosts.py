@@ -98,6 +98,7 @@ def run_on(host: str, main: Callable[[], Awaitable[None]]) -> None:
 
 
 def on_asyncio() -> bool:
+    """Whether this code runs on an asyncio loop (the test's view; the library asks sniffio)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
