@@ -259,3 +259,8 @@ class UnroutableEscalationError(HotMeshError):
     """An escalation's wake cannot be addressed to its hook: the hook rule on the row's topic matches the signal
     with a pipe rather than a plain ``{$self.hook.data.<field>}`` reference (or no active version listens on the
     topic). Nothing was written; signal the hook with `mesh.signal` instead."""
+
+
+class MeshClosedError(HotMeshError):
+    """A mesh method was called on an asyncio host after its `async with HotMesh.open(...)` block ended (or while
+    it was stopping): open the mesh again, or call it inside the block."""

@@ -67,6 +67,7 @@ from hotmesh_actors.durable.worker import (
     workflow_table,
 )
 from hotmesh_actors.errors import DuplicateJobError, InterruptedJobError, JobNotFoundError, UnknownActivityError
+from hotmesh_actors.hosts import on_asyncio
 
 log = logging.getLogger("hotmesh_actors.durable")
 
@@ -506,7 +507,19 @@ class WorkflowEnvironment:
                    activities: Iterable[ActivityFunction] | Mapping[str, ActivityFunction] = (),
                    task_queue: str = "default", sticky: bool = True, namespace: str = "durable",
                    activity_concurrency: int = 10) -> AsyncIterator[WorkflowEnvironment]:
-        """Serve `workflows` and `activities` on `task_queue` for the duration of the block."""
+        """Serve `workflows` and `activities` on `task_queue` for the duration of the block.
+
+        On an asyncio host the environment runs as a trio guest run on its loop, `async def` activities on
+        that loop (durable/hosted.py); `add_activity_worker` takes a trio nursery, so it is for trio hosts.
+        """
+        if on_asyncio():
+            from hotmesh_actors.durable.hosted import open_hosted_environment  # it builds on this module
+
+            async with open_hosted_environment(cls, workflows=workflows, activities=activities, task_queue=task_queue,
+                                               sticky=sticky, namespace=namespace,
+                                               activity_concurrency=activity_concurrency) as hosted:
+                yield hosted
+            return
         workflow_fns = workflow_table(workflows)
         activity_fns = activity_table(activities)
         async with InMemoryBackend.open() as backend, trio.open_nursery() as nursery:

@@ -53,6 +53,8 @@ from hotmesh_actors.errors import (
     PubSubTimeout,
     UnknownTopicError,
 )
+from hotmesh_actors.hosts import on_asyncio
+from hotmesh_actors.hosts import sole_exception as _sole_exception
 from hotmesh_actors.logs import apply_log_level
 from hotmesh_actors.mesh.arguments import (
     MAX_JOB_ID_BYTES,
@@ -177,8 +179,17 @@ class HotMesh:
         Raises ConfigurationError for a malformed app id, DatabaseUnavailableError when Postgres cannot be
         reached or started. Leaving the block stops claiming, lets in-flight callbacks finish within the
         grace period, and closes the connections.
+
+        From an asyncio app (or anyio's asyncio backend) the same call runs the mesh as a trio guest run on the
+        app's loop and yields a HostedMesh, whose worker and `sub` callbacks run on that loop (mesh/hosted.py).
         """
         config = MeshConfig(app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings, guid=guid)
+        if on_asyncio():  # the mesh then runs as a trio guest run on the host's loop (hotmesh_actors/hosts.py)
+            from hotmesh_actors.mesh.hosted import open_hosted  # imported here: it builds on this module
+
+            async with open_hosted(cls, config) as hosted:
+                yield hosted
+            return
         try:
             async with trio.open_nursery() as nursery:
                 mesh = await nursery.start(cls.serve, config)
@@ -202,9 +213,15 @@ class HotMesh:
 
         Takes `open`'s keywords (same meanings and defaults) or one `MeshConfig`, not both; see the module
         docstring for `nursery.start`. Raises ConfigurationError for neither/both, or a malformed app id.
+        On asyncio, `task_status` is anyio's (`await task_group.start(functools.partial(HotMesh.serve, ...))`).
         """
         config = _config_of(config, app_id=app_id, dsn=dsn, workers=workers, engine=engine, settings=settings,
                             guid=guid)
+        if on_asyncio():
+            from hotmesh_actors.mesh.hosted import serve_hosted
+
+            await serve_hosted(cls, config, task_status)
+            return
         settings = config.settings or Settings.from_env(dsn=config.dsn)
         apply_log_level(settings.log_level)
         dsn = config.dsn or settings.dsn
@@ -565,21 +582,6 @@ class HotMesh:
         state = await self._load(job_id)
         app = await self.versions.active()
         return export_job(app, state)
-
-
-def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The only exception inside (possibly nested) groups, or None when there are several."""
-    leaves: list[BaseException] = []
-
-    def collect(error: BaseException) -> None:
-        if isinstance(error, BaseExceptionGroup):
-            for inner in error.exceptions:
-                collect(inner)
-        else:
-            leaves.append(error)
-
-    collect(group)
-    return leaves[0] if len(leaves) == 1 else None
 
 
 def _subscribed_topic(topic: str, output: JobOutput) -> str:

@@ -24,6 +24,15 @@ def test_readme_quick_start_runs_as_written(pg_dsn: str) -> None:
     assert "'status': 'reserved'" in result.stdout
 
 
+def test_readme_asyncio_form_runs_as_written(pg_dsn: str) -> None:
+    """The asyncio form of the quick start (section "From asyncio or anyio") gives the same output."""
+    readme = (ROOT / "README.md").read_text()
+    [code] = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "asyncio.run(main())" in block]
+    result = _run([sys.executable, "-c", code], pg_dsn)
+    assert result.returncode == 0, result.stderr
+    assert "'status': 'reserved'" in result.stdout
+
+
 def test_readme_first_lines_give_the_two_setup_commands() -> None:
     lines = (ROOT / "README.md").read_text().splitlines()
     block = lines[lines.index("```bash") + 1: lines.index("```bash") + 3]
