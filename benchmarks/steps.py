@@ -6,7 +6,11 @@ scratch database, with callbacks that reply at once (graphs: tests/chaos/graphs/
 - `step1`: trigger → 1 worker; 50 `pubsub` callers keep 50 workflows in flight; figure: workflows/s;
 - `sequence5`: trigger → 5 workers in a row, 50 in flight; figure: worker steps/s;
 - `parallel10`: trigger → 10 workers at once, joined by the job's semaphore, 50 in flight; figure: steps/s;
-- `pubsub`: one `pubsub` of the 1-step workflow at a time on an otherwise idle mesh; p50/p95/p99 in ms.
+- `pubsub`: one `pubsub` of the 1-step workflow at a time on an otherwise idle mesh; p50/p95/p99 in ms;
+- `timer`: workflows that only sleep 1 s (a `hook` with `sleep: 1`), with the library's default timer
+  settings, one at a time and then in bursts of 20 falling due together; figure: how late each fired, i.e.
+  its `pubsub` round trip minus the 1 s (an upper bound: it includes the steps around the timer); target
+  ≤ 100 ms.
 
 The throughput shapes also report the `pubsub` latency of every workflow under that load (p50/p95/p99).
 
@@ -282,6 +286,55 @@ def idle_latency(dsn: str, samples: int, warmup: int = 50) -> dict[str, Any]:
     return trio.run(work)
 
 
+TIMER_GRAPH = """
+app:
+  id: {app_id}
+  version: '1'
+  graphs:
+    - subscribes: bench.timer
+      publishes: bench.timer.done
+      activities:
+        t1: {{type: trigger}}
+        nap:
+          type: hook
+          sleep: 1
+          job: {{maps: {{slept: true}}}}
+      transitions:
+        t1:
+          - to: nap
+"""
+
+
+def timer_lateness(dsn: str, count: int, burst: int = 20) -> dict[str, Any]:
+    """How late 1 s sleeps fire with the default timer settings: each round trip minus the 1 s, in ms.
+
+    `count` sleeps one at a time (the figure), then `count` in bursts of `burst` falling due together
+    (reported beside it as `burst`)."""
+    app_id = f"bt{uuid.uuid4().hex[:10]}"
+
+    async def work() -> dict[str, Any]:
+        async with HotMesh.open(app_id=app_id, dsn=dsn, settings=settings()) as mesh:
+            await mesh.deploy(TIMER_GRAPH.format(app_id=app_id))
+            await mesh.activate("1")
+
+            async def one(n: int, late: list[float]) -> None:
+                started = time.perf_counter()
+                await mesh.pubsub("bench.timer", {"n": n}, timeout=30)
+                late.append(1000 * (time.perf_counter() - started) - 1000)
+
+            alone: list[float] = []
+            for n in range(count):
+                await one(n, alone)
+            together: list[float] = []
+            for first in range(0, count, burst):
+                async with trio.open_nursery() as nursery:
+                    for n in range(first, min(count, first + burst)):
+                        nursery.start_soon(one, n, together)
+        return {**percentiles(alone), "sleep_s": 1, "burst": {"size": burst, **percentiles(together)}}
+
+    return trio.run(work)
+
+
 # -- the lean step model -----------------------------------------------------------------------------------
 
 
@@ -312,12 +365,13 @@ def lean_model(server_dsn: str, bench_dir: Path, seconds: float, clients: int = 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_server_arguments(parser)
-    parser.add_argument("--shapes", default="step1,sequence5,parallel10,pubsub")
+    parser.add_argument("--shapes", default="step1,sequence5,parallel10,pubsub,timer")
     parser.add_argument("--jobs1", type=int, default=3000, help="1-step workflows")
     parser.add_argument("--jobs5", type=int, default=1000, help="5-step workflows")
     parser.add_argument("--jobs10", type=int, default=500, help="10-way parallel workflows")
     parser.add_argument("--in-flight", type=int, default=50, help="concurrent pubsub callers")
     parser.add_argument("--latency-samples", type=int, default=500)
+    parser.add_argument("--timers", type=int, default=100, help="1 s sleeps per timer run (alone, then in bursts)")
     parser.add_argument("--pgbench-seconds", type=float, default=10.0, help="per lean-model run (2 runs)")
     parser.add_argument("--bench-dir", type=Path, default=LEAN_MODEL, help="the lean step model's files")
     args = parser.parse_args()
@@ -331,6 +385,8 @@ def main() -> None:
             for name in chosen:
                 if name == "pubsub":
                     results[name] = idle_latency(dsn, args.latency_samples)
+                elif name == "timer":
+                    results[name] = timer_lateness(dsn, args.timers)
                 else:
                     results[name] = throughput(dsn, THROUGHPUT_SHAPES[name], counts[name], args.in_flight)
         model_after = lean_model(server_dsn, args.bench_dir, args.pgbench_seconds)
@@ -338,7 +394,11 @@ def main() -> None:
     targets = {"step1": 0.33, "sequence5": 0.5, "parallel10": 0.5}
     for name, figures in results.items():
         record: dict[str, Any] = {"bench": "steps", "shape": name, "server": label, **facts}
-        if name != "pubsub":
+        if name == "timer":
+            record["figure"] = "timer lateness p50 ms"
+            record["value"] = figures["p50_ms"]
+            record["target"] = {"late_ms": 100}
+        elif name != "pubsub":
             record["figure"] = "workflows/s" if name == "step1" else "steps/s"
             record["value"] = figures["workflows_per_s"] if name == "step1" else figures["steps_per_s"]
             record["lean_model_steps_per_s"] = rounded(model)
